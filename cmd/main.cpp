@@ -1,0 +1,198 @@
+// The `tally` binary.
+//
+//   tally [serve]     run the engine (the default)
+//   tally migrate     apply pending migrations and exit
+//   tally version
+//
+// Configuration comes from the environment (docs/configuration.md).
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include "actors/cache.hpp"
+#include "actors/identity.hpp"
+#include "config/config.hpp"
+#include "config/dev_secrets.hpp"
+#include "config/jwt_keys.hpp"
+#include "http/authenticator.hpp"
+#include "http/dispatcher.hpp"
+#include "http/limiter.hpp"
+#include "http/metrics.hpp"
+#include "http/routes/route_files.hpp"
+#include "http/server.hpp"
+#include "logging/log.hpp"
+#include "persistence/migrations.hpp"
+#include "persistence/redis_client.hpp"
+
+namespace {
+
+using namespace tally;
+
+constexpr const char* version = "0.1.0";
+
+// Reads and validates the configuration; prints every problem and returns
+// false when the engine must not start.
+bool load_config(config::config& cfg) {
+  config::env_map env = config::environment();
+  std::string error;
+  if (auto file = env.find("TALLY_CONFIG_FILE"); file != env.end() && !file->second.empty()) {
+    if (!config::read_config_file(file->second, env, error)) {
+      std::fprintf(stderr, "tally: %s\n", error.c_str());
+      return false;
+    }
+  }
+  const std::string mode = env.count("TALLY_MODE") ? env["TALLY_MODE"] : "dev";
+  const bool dev = mode == "dev" || mode == "development";
+  if (dev) {
+    const std::string run_dir = env.count("TALLY_RUN_DIR") ? env["TALLY_RUN_DIR"] : ".run";
+    if (!config::ensure_dev_secrets(run_dir, env, error)) {
+      std::fprintf(stderr, "tally: %s\n", error.c_str());
+      return false;
+    }
+  }
+  std::vector<std::string> errors;
+  if (!config::load(env, cfg, errors)) {
+    std::fprintf(stderr, "tally: invalid configuration:\n");
+    for (const auto& e : errors) {
+      std::fprintf(stderr, "  - %s\n", e.c_str());
+    }
+    return false;
+  }
+  persistence::redis_endpoint endpoint;
+  if (!persistence::parse_redis_url(cfg.redis_url, endpoint)) {
+    std::fprintf(stderr, "tally: invalid configuration:\n  - REDIS_URL is malformed\n");
+    return false;
+  }
+  return true;
+}
+
+bool run_migrations(const config::config& cfg) {
+  const std::string dir =
+      cfg.migrations_dir.empty() ? persistence::default_migrations_dir() : cfg.migrations_dir;
+  persistence::migration_report report;
+  std::string error;
+  if (!persistence::apply_migrations(cfg.databases.migrations, dir, report, error)) {
+    log::error("migrations_failed", {{"error", error}});
+    return false;
+  }
+  log::info("migrations_applied",
+            {{"applied", report.applied}, {"already_applied", report.already_applied}});
+  return true;
+}
+
+uint32_t cores() {
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+int serve(const config::config& cfg) {
+  if (cfg.auto_migrate && !run_migrations(cfg)) {
+    return 1;
+  }
+  caf::actor_system_config actor_cfg;
+  actor_cfg.add_message_types<caf::id_block::tally>();
+  const uint32_t actor_threads =
+      cfg.actors.scheduler_threads ? cfg.actors.scheduler_threads : std::max(2u, cores());
+  actor_cfg.set("scheduler.max-threads", static_cast<size_t>(actor_threads));
+  // Fairness: no actor drains an unbounded mailbox before others run.
+  actor_cfg.set("scheduler.max-throughput", static_cast<size_t>(300));
+  caf::actor_system sys{actor_cfg};
+
+  auto identity = spawn_identity(sys, cfg);
+  auto cache = spawn_cache(sys, cfg);
+  const auto timeout = std::chrono::milliseconds(cfg.actors.request_timeout_ms);
+
+  http::registry metrics;
+  http::authenticator auth(sys,
+                           {config::jwt_keys(cfg), cfg.auth.jwt_issuer, cfg.auth.jwt_audience,
+                            cfg.auth.admin_api_key, timeout},
+                           cache, identity);
+  http::rate_rule auth_ip_rule(sys, cache, "auth_ip", cfg.rate_limits.auth_per_ip_per_minute, 60,
+                               cfg.rate_limits.local_keys_max, timeout);
+  http::rate_rule auth_email_rule(sys, cache, "auth_email",
+                                  cfg.rate_limits.auth_per_email_per_minute, 60,
+                                  cfg.rate_limits.local_keys_max, timeout);
+
+  http::server_settings settings;
+  settings.host = cfg.http.listen_host;
+  settings.port = cfg.http.listen_port;
+  settings.io_threads = cfg.http.io_threads ? cfg.http.io_threads : cores();
+  settings.body_bytes_max = cfg.http.body_bytes_max;
+  settings.webhook_body_bytes_max = cfg.http.webhook_body_bytes_max;
+  settings.header_bytes_max = cfg.http.header_bytes_max;
+  settings.requests_per_connection_max = cfg.http.requests_per_connection_max;
+  settings.connections_max = cfg.http.connections_max;
+  settings.idle_timeout_s = cfg.http.idle_timeout_s;
+  settings.read_timeout_s = cfg.http.read_timeout_s;
+
+  http::route_table routes;
+  http::add_identity_routes(routes, {&sys, identity, cache, &auth_email_rule, timeout});
+  auto& connections_gauge =
+      metrics.add_gauge("http_server_open_connections", "Open client connections.");
+  auto& actors_gauge = metrics.add_gauge("tally_actors_running", "Actors alive in the system.");
+  std::unique_ptr<http::server> server_holder;
+  http::add_operations_routes(
+      routes, {&sys, identity, cache, &metrics,
+               [&] {
+                 connections_gauge.set(static_cast<double>(server_holder->open_connections()));
+                 actors_gauge.set(static_cast<double>(sys.registry().running()));
+               },
+               std::chrono::milliseconds(2'000)});
+  http::dispatcher dispatcher({&routes, &auth, &auth_ip_rule, &metrics});
+  server_holder = std::make_unique<http::server>(settings, dispatcher);
+  std::string error;
+  if (!server_holder->listen(error)) {
+    log::error("listen_failed", {{"error", error}});
+    caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  log::info("engine_started", {{"version", version},
+                               {"listen", cfg.http.listen_host + ":" +
+                                              std::to_string(server_holder->bound_port())},
+                               {"io_threads", settings.io_threads},
+                               {"actor_threads", actor_threads},
+                               {"config", config::describe(cfg)}});
+  if (cfg.mode == config::run_mode::dev) {
+    // Dev mode only: the operator needs the generated admin key to call /v1/admin.
+    std::printf("tally (dev mode) listening on http://%s:%u\nadmin API key: %s\n",
+                cfg.http.listen_host.c_str(), server_holder->bound_port(),
+                cfg.auth.admin_api_key.c_str());
+    std::fflush(stdout);
+  }
+  server_holder->run();  // until SIGTERM/SIGINT has drained in-flight requests
+  log::info("engine_stopping");
+  caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A broken Postgres or client connection must not kill the process (libpqxx header note).
+  std::signal(SIGPIPE, SIG_IGN);
+  const std::string command = argc > 1 ? argv[1] : "serve";
+  if (command == "version" || command == "--version") {
+    std::printf("tally %s\n", version);
+    return 0;
+  }
+  if (command != "serve" && command != "migrate") {
+    std::fprintf(stderr, "usage: tally [serve|migrate|version]\n");
+    return 2;
+  }
+  config::config cfg;
+  if (!load_config(cfg)) {
+    return 2;
+  }
+  log::init(cfg.log_level);
+  if (command == "migrate") {
+    return run_migrations(cfg) ? 0 : 1;
+  }
+  return serve(cfg);
+}

@@ -2,6 +2,7 @@
 //
 //   tally [serve]     run the engine (the default)
 //   tally migrate     apply pending migrations and exit
+//   tally routes      print the routes the router serves (JSON)
 //   tally version
 //
 // Configuration comes from the environment (docs/configuration.md).
@@ -172,6 +173,23 @@ int serve(const config::config& cfg) {
   return 0;
 }
 
+// Prints every (method, pattern) the router serves as JSON, for the test that
+// keeps /openapi.json in step with the router.
+int print_routes() {
+  http::route_table routes;
+  http::add_identity_routes(routes, {});
+  http::add_operations_routes(routes, {});
+  std::printf("[");
+  bool first = true;
+  for (const auto& [method, pattern] : routes.routes().routes()) {
+    std::printf("%s{\"method\":\"%s\",\"path\":\"%s\"}", first ? "" : ",", method.c_str(),
+                pattern.c_str());
+    first = false;
+  }
+  std::printf("]\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,8 +200,11 @@ int main(int argc, char** argv) {
     std::printf("tally %s\n", version);
     return 0;
   }
+  if (command == "routes") {
+    return print_routes();
+  }
   if (command != "serve" && command != "migrate") {
-    std::fprintf(stderr, "usage: tally [serve|migrate|version]\n");
+    std::fprintf(stderr, "usage: tally [serve|migrate|routes|version]\n");
     return 2;
   }
   config::config cfg;

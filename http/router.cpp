@@ -97,6 +97,20 @@ bool split_path(std::string_view path, Out& out, std::size_t& count) {
   }
 }
 
+// "DELETE, GET": sorted, without duplicates, as the Allow header lists them.
+std::string join_methods(std::vector<std::string_view> methods) {
+  std::sort(methods.begin(), methods.end());
+  methods.erase(std::unique(methods.begin(), methods.end()), methods.end());
+  std::string joined;
+  for (std::size_t index = 0; index < methods.size(); ++index) {
+    if (index > 0) {
+      joined.append(", ");
+    }
+    joined.append(methods[index]);
+  }
+  return joined;
+}
+
 }  // namespace
 
 struct router::node {
@@ -170,21 +184,15 @@ std::size_t router::add(std::string_view method, std::string_view pattern) {
   return route_index;
 }
 
-route_match router::match(std::string_view method, std::string_view path) const {
-  route_match result;
-  if (path.empty() || path.front() != '/' || path.size() > path_bytes_max) {
-    return result;
-  }
+struct router::request_path {
   std::array<std::string_view, path_segments_max> segments{};
-  std::size_t count = 0;
-  if (!split_path(path, segments, count)) {
-    return result;
-  }
   std::array<bool, path_segments_max> is_param_capable{};
-  for (std::size_t index = 0; index < count; ++index) {
-    is_param_capable[index] = is_param_value(segments[index]);
-  }
+  std::size_t count = 0;
+};
 
+const std::pair<std::string, std::size_t>* router::search(
+    std::string_view method, const request_path& path,
+    std::vector<std::string_view>& allowed) const {
   // Depth-first over the trie, literal before parameter. Each trie node sits at one depth and
   // the path is fixed, so every node is visited at most once: the walk is bounded by the route
   // table, not by the request. At most one sibling waits per level, hence the stack bound.
@@ -195,57 +203,60 @@ route_match router::match(std::string_view method, std::string_view path) const 
   std::array<frame, 2 * path_segments_max + 2> stack{};
   std::size_t stack_size = 0;
   stack[stack_size++] = {root_.get(), 0};
-  std::vector<std::string_view> allowed;
-  const std::pair<std::string, std::size_t>* found = nullptr;
-  while (stack_size > 0 && found == nullptr) {
+  while (stack_size > 0) {
     const frame top = stack[--stack_size];
-    if (top.depth == count) {
+    if (top.depth == path.count) {
       for (const auto& entry : top.at->methods) {
         if (entry.first == method) {
-          found = &entry;
-          break;
+          return &entry;
         }
         allowed.push_back(entry.first);
       }
       continue;
     }
-    if (top.at->parameter && is_param_capable[top.depth]) {
+    if (top.at->parameter && path.is_param_capable[top.depth]) {
       TALLY_ASSERT(stack_size < stack.size());
       stack[stack_size++] = {top.at->parameter.get(), top.depth + 1};
     }
-    const auto literal = top.at->literals.find(segments[top.depth]);
+    const auto literal = top.at->literals.find(path.segments[top.depth]);
     if (literal != top.at->literals.end()) {
       TALLY_ASSERT(stack_size < stack.size());
       stack[stack_size++] = {literal->second.get(), top.depth + 1};
     }
   }
+  return nullptr;
+}
 
+route_match router::match(std::string_view method, std::string_view path) const {
+  route_match result;
+  if (path.empty() || path.front() != '/' || path.size() > path_bytes_max) {
+    return result;
+  }
+  request_path request;
+  if (!split_path(path, request.segments, request.count)) {
+    return result;
+  }
+  for (std::size_t index = 0; index < request.count; ++index) {
+    request.is_param_capable[index] = is_param_value(request.segments[index]);
+  }
+  std::vector<std::string_view> allowed;
+  const auto* found = search(method, request, allowed);
   if (found != nullptr) {
     const route& matched = routes_[found->second];
-    TALLY_ASSERT(matched.segments.size() == count);
+    TALLY_ASSERT(matched.segments.size() == request.count);
     result.kind = match_kind::found;
     result.route_index = found->second;
     result.pattern = matched.pattern;
-    for (std::size_t index = 0; index < count; ++index) {
-      if (!matched.segments[index].is_param) {
-        continue;
+    for (std::size_t index = 0; index < request.count; ++index) {
+      if (matched.segments[index].is_param) {
+        auto value = percent_decode(request.segments[index], plus_sign::literal);
+        TALLY_ASSERT(value.has_value());  // is_param_value said so
+        result.params.push_back({matched.segments[index].text, std::move(*value)});
       }
-      auto value = percent_decode(segments[index], plus_sign::literal);
-      TALLY_ASSERT(value.has_value());  // is_param_value said so
-      result.params.push_back({matched.segments[index].text, std::move(*value)});
     }
-    return result;
-  }
-  if (!allowed.empty()) {
-    std::sort(allowed.begin(), allowed.end());
-    allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+  } else if (!allowed.empty()) {
     result.kind = match_kind::method_not_allowed;
-    for (std::size_t index = 0; index < allowed.size(); ++index) {
-      if (index > 0) {
-        result.allow.append(", ");
-      }
-      result.allow.append(allowed[index]);
-    }
+    result.allow = join_methods(std::move(allowed));
   }
   return result;
 }

@@ -37,8 +37,8 @@ struct route_match {
   match_kind kind = match_kind::not_found;
   // found: the value add() returned for the route. Otherwise 0.
   std::size_t route_index = 0;
-  // found: the registered pattern, a low-cardinality label for metrics and logs; it stays valid
-  // as long as the router. Otherwise empty.
+  // found: the registered pattern, a low-cardinality label for metrics and logs; it points into
+  // the router and stays valid as long as the router (no add() follows a match). Else empty.
   std::string_view pattern;
   // found: one entry per {name} in the pattern, in order.
   std::vector<path_param> params;
@@ -73,6 +73,12 @@ class router {
  private:
   struct node;
   struct route;
+  struct request_path;
+  // The first route (literal before parameter) matching `path` with `method`, or nullptr; the
+  // methods of path-matching routes seen on the way are appended to `allowed`.
+  const std::pair<std::string, std::size_t>* search(std::string_view method,
+                                                    const request_path& path,
+                                                    std::vector<std::string_view>& allowed) const;
   std::unique_ptr<node> root_;
   std::vector<route> routes_;
 };

@@ -277,6 +277,21 @@ bool load(const env_map& env, config& out, std::vector<std::string>& errors) {
   cfg.actors.redis_workers = r.number<uint32_t>("TALLY_REDIS_WORKERS", 2, 1, 16);
   cfg.actors.db_queue_depth_max =
       r.number<uint32_t>("TALLY_DB_QUEUE_DEPTH", 1'000, 1, limits::db_queue_depth_max);
+  cfg.ledger.journal_writers = r.number<uint32_t>("TALLY_JOURNAL_WRITERS", 2, 1, 16);
+  cfg.ledger.journal_batch_max = r.number<uint32_t>("TALLY_JOURNAL_BATCH_MAX", 512, 1, 4096);
+  cfg.ledger.journal_flush_delay_us =
+      r.number<uint32_t>("TALLY_JOURNAL_FLUSH_DELAY_US", 0, 0, 100'000);
+  cfg.ledger.readers = r.number<uint32_t>("TALLY_LEDGER_READERS", 2, 1, limits::db_workers_max);
+  cfg.ledger.resident_max =
+      r.number<uint32_t>("TALLY_LEDGER_RESIDENT_MAX", 100'000, 16, 10'000'000);
+  cfg.ledger.idle_ms = r.number<uint32_t>("TALLY_LEDGER_IDLE_MS", 30'000, 100, 86'400'000);
+  cfg.ledger.in_flight_max = r.number<uint32_t>("TALLY_LEDGER_IN_FLIGHT_MAX", 64, 1, 4096);
+  cfg.ledger.expiry_tick_ms =
+      r.number<uint32_t>("TALLY_RESERVATION_EXPIRY_TICK_MS", 1'000, 50, 60'000);
+  if (cfg.ledger.journal_batch_max < cfg.ledger.in_flight_max) {
+    r.fail("TALLY_JOURNAL_BATCH_MAX must be >= TALLY_LEDGER_IN_FLIGHT_MAX (one account's "
+           "pipeline fits one batch)");
+  }
   if (errors.size() != errors_before) {
     return false;
   }

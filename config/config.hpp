@@ -70,6 +70,17 @@ struct actor_settings {
   uint32_t db_queue_depth_max = 1'000;
 };
 
+struct ledger_settings {
+  uint32_t journal_writers = 2;         // connections doing group commit
+  uint32_t journal_batch_max = 512;     // entries per transaction
+  uint32_t journal_flush_delay_us = 0;  // 0: flush as soon as the writer is idle
+  uint32_t readers = 2;                 // connections for loads, pages, lookups
+  uint32_t resident_max = 100'000;      // ledger actors kept in memory
+  uint32_t idle_ms = 30'000;            // an account idle this long is passivated
+  uint32_t in_flight_max = 64;          // uncommitted mutations per account
+  uint32_t expiry_tick_ms = 1'000;      // reservation expiry sweep period
+};
+
 struct config {
   run_mode mode = run_mode::dev;
   std::string run_dir = ".run";
@@ -84,6 +95,7 @@ struct config {
   auth_settings auth;
   rate_limit_settings rate_limits;
   actor_settings actors;
+  ledger_settings ledger;
 };
 
 using env_map = std::map<std::string, std::string>;

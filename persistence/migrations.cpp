@@ -1,9 +1,9 @@
 #include "persistence/migrations.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include <pqxx/pqxx>
@@ -35,9 +35,31 @@ std::string checksum_of(const std::string& text) {
   return os.str();
 }
 
+// True for NNNN_lower_snake.sql; sets `version` to NNNN.
+bool is_migration_name(const std::string& name, int& version) {
+  const std::string suffix = ".sql";
+  if (name.size() < 4 + 1 + 1 + suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 || name[4] != '_') {
+    return false;
+  }
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) {
+      return false;
+    }
+  }
+  for (std::size_t i = 5; i < name.size() - suffix.size(); ++i) {
+    const char c = name[i];
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+          c == '_')) {
+      return false;
+    }
+  }
+  version = std::stoi(name.substr(0, 4));
+  return true;
+}
+
 bool list_migrations(const std::string& directory, std::vector<migration_file>& out,
                      std::string& error) {
-  static const std::regex pattern(R"(^(\d{4})_[a-z0-9_]+\.sql$)");
   std::error_code ec;
   std::filesystem::directory_iterator it(directory, ec);
   if (ec) {
@@ -46,14 +68,14 @@ bool list_migrations(const std::string& directory, std::vector<migration_file>& 
   }
   for (const auto& entry : it) {
     const std::string name = entry.path().filename().string();
-    std::smatch match;
-    if (!std::regex_match(name, match, pattern)) {
+    int version = 0;
+    if (!is_migration_name(name, version)) {
       continue;
     }
     std::ifstream in(entry.path());
     std::stringstream sql;
     sql << in.rdbuf();
-    out.push_back({std::stoi(match[1]), name, sql.str(), checksum_of(sql.str())});
+    out.push_back({version, name, sql.str(), checksum_of(sql.str())});
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.version < b.version; });

@@ -1,0 +1,451 @@
+#include "persistence/ledger_store.hpp"
+
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "domain/assert.hpp"
+#include "domain/ledger.hpp"
+#include "domain/reconcile.hpp"
+#include "persistence/pg_array.hpp"
+
+namespace tally::persistence {
+namespace {
+
+constexpr std::size_t reconcile_page_accounts = 1000;
+constexpr std::size_t reconcile_mismatches_max = 1000;
+
+const char* kind_name(uint8_t kind) {
+  return to_string(static_cast<entry_kind>(kind));
+}
+
+// Column vectors of the items that survive the batch's checks.
+struct batch_columns {
+  std::vector<std::string> account, entry, kind, reference_type, reference_id, key, sha, metadata;
+  std::vector<int64_t> seq, amount, delta_available, delta_reserved, available_after,
+      reserved_after;
+
+  void add(const journal_item& item) {
+    account.push_back(item.account_id);
+    entry.push_back(item.entry_id);
+    kind.push_back(kind_name(item.kind));
+    reference_type.push_back(item.reference_type);
+    reference_id.push_back(item.reference_id);
+    key.push_back(item.idempotency_key);
+    sha.push_back(item.request_sha256);
+    metadata.push_back(item.metadata_json);
+    seq.push_back(item.seq);
+    amount.push_back(item.amount);
+    delta_available.push_back(item.delta_available);
+    delta_reserved.push_back(item.delta_reserved);
+    available_after.push_back(item.available_after);
+    reserved_after.push_back(item.reserved_after);
+  }
+};
+
+std::set<std::pair<std::string, std::string>> existing_keys(
+    pqxx::work& tx, const std::vector<journal_item>& items) {
+  std::vector<std::string> accounts;
+  std::vector<std::string> keys;
+  for (const auto& item : items) {
+    if (!item.idempotency_key.empty()) {
+      accounts.push_back(item.account_id);
+      keys.push_back(item.idempotency_key);
+    }
+  }
+  std::set<std::pair<std::string, std::string>> found;
+  if (keys.empty()) {
+    return found;
+  }
+  auto rows = tx.exec_params(
+      "SELECT e.account_id::text, e.idempotency_key FROM ledger.entries e "
+      "JOIN unnest($1::uuid[], $2::text[]) AS k(account_id, idempotency_key) "
+      "ON e.account_id = k.account_id AND e.idempotency_key = k.idempotency_key",
+      text_array(accounts, false), text_array(keys, false));
+  for (const auto& row : rows) {
+    found.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+  }
+  return found;
+}
+
+// Updates each account's projection to its last item's balances, on the
+// condition that last_seq is still the first item's predecessor. Returns the
+// accounts whose condition held.
+std::set<std::string> update_projections(
+    pqxx::work& tx, const std::vector<journal_item>& items,
+    const std::map<std::string, std::vector<std::size_t>>& groups) {
+  std::vector<std::string> accounts;
+  std::vector<int64_t> expected, last, available, reserved;
+  for (const auto& [account, indexes] : groups) {
+    const auto& first = items[indexes.front()];
+    const auto& final_item = items[indexes.back()];
+    accounts.push_back(account);
+    expected.push_back(first.seq - 1);
+    last.push_back(final_item.seq);
+    available.push_back(final_item.available_after);
+    reserved.push_back(final_item.reserved_after);
+  }
+  std::set<std::string> updated;
+  if (accounts.empty()) {
+    return updated;
+  }
+  auto rows = tx.exec_params(
+      "UPDATE ledger.accounts a SET available = v.available, reserved = v.reserved, "
+      "  last_seq = v.last_seq, updated_at = now() "
+      "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) "
+      "  AS v(account_id, expected_seq, last_seq, available, reserved) "
+      "WHERE a.account_id = v.account_id AND a.last_seq = v.expected_seq "
+      "RETURNING a.account_id::text",
+      text_array(accounts, false), int_array(expected), int_array(last), int_array(available),
+      int_array(reserved));
+  for (const auto& row : rows) {
+    updated.insert(row[0].as<std::string>());
+  }
+  return updated;
+}
+
+void insert_entries(pqxx::work& tx, const batch_columns& c) {
+  tx.exec_params(
+      "INSERT INTO ledger.entries (account_id, seq, entry_id, kind, amount, delta_available, "
+      "  delta_reserved, available_after, reserved_after, reference_type, reference_id, "
+      "  idempotency_key, request_sha256, metadata) "
+      "SELECT a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md::jsonb FROM unnest("
+      "  $1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], "
+      "  $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], "
+      "  $13::text[], $14::text[]) AS t(a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md)",
+      text_array(c.account, false), int_array(c.seq), text_array(c.entry, false),
+      text_array(c.kind, false), int_array(c.amount), int_array(c.delta_available),
+      int_array(c.delta_reserved), int_array(c.available_after), int_array(c.reserved_after),
+      text_array(c.reference_type, true), text_array(c.reference_id, true),
+      text_array(c.key, true), text_array(c.sha, true), text_array(c.metadata, true));
+}
+
+void write_reservations(pqxx::work& tx, const std::vector<const journal_item*>& items) {
+  std::vector<std::string> new_id, new_account, finished_id, finished_status;
+  std::vector<int64_t> new_amount, new_expiry, finished_committed;
+  for (const auto* item : items) {
+    if (item->reservation_op == 1) {
+      new_id.push_back(item->reservation_id);
+      new_account.push_back(item->account_id);
+      new_amount.push_back(item->reservation_amount);
+      new_expiry.push_back(item->expires_at_ms);
+    } else if (item->reservation_op == 2) {
+      finished_id.push_back(item->reservation_id);
+      finished_status.push_back(item->reservation_status);
+      finished_committed.push_back(item->committed_amount);
+    }
+  }
+  if (!new_id.empty()) {
+    tx.exec_params(
+        "INSERT INTO ledger.reservations (reservation_id, account_id, amount, status, expires_at) "
+        "SELECT r, a, am, 'pending', to_timestamp(e / 1000.0) "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[]) AS t(r, a, am, e)",
+        text_array(new_id, false), text_array(new_account, false), int_array(new_amount),
+        int_array(new_expiry));
+  }
+  if (!finished_id.empty()) {
+    auto result = tx.exec_params(
+        "UPDATE ledger.reservations r SET status = v.status, committed_amount = v.committed, "
+        "  updated_at = now() "
+        "FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS v(id, status, committed) "
+        "WHERE r.reservation_id = v.id AND r.status = 'pending'",
+        text_array(finished_id, false), text_array(finished_status, false),
+        int_array(finished_committed));
+    if (result.affected_rows() != finished_id.size()) {
+      // The ledger actor only finishes reservations it holds as pending: a
+      // mismatch is a bug. Roll the batch back rather than journal it.
+      throw std::logic_error("reservation finished twice or unknown");
+    }
+  }
+}
+
+void insert_audit(pqxx::work& tx, const std::vector<const journal_item*>& items) {
+  std::vector<std::string> actor, action, subject, request_id, entry;
+  std::vector<int64_t> amount, seq;
+  for (const auto* item : items) {
+    actor.push_back(item->actor.empty() ? "system" : item->actor);
+    action.push_back(std::string("credits.") + kind_name(item->kind));
+    subject.push_back("account:" + item->account_id);
+    request_id.push_back(item->request_id);
+    entry.push_back(item->entry_id);
+    amount.push_back(item->amount);
+    seq.push_back(item->seq);
+  }
+  tx.exec_params(
+      "INSERT INTO audit.records (actor, action, subject, amount, request_id, detail) "
+      "SELECT a, ac, s, am, r, jsonb_build_object('entry_id', e, 'seq', q) FROM unnest("
+      "  $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[]) "
+      "  AS t(a, ac, s, am, r, e, q)",
+      text_array(actor, false), text_array(action, false), text_array(subject, false),
+      int_array(amount), text_array(request_id, true), text_array(entry, false), int_array(seq));
+}
+
+std::string rfc3339(const pqxx::field& field) {
+  return field.is_null() ? std::string() : field.as<std::string>();
+}
+
+constexpr const char* created_at_text =
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+
+}  // namespace
+
+std::vector<append_outcome> write_journal_batch(pqxx::connection& connection,
+                                                const std::vector<journal_item>& items) {
+  TALLY_ASSERT(!items.empty());
+  std::vector<append_outcome> outcome(items.size(), append_outcome::committed);
+  pqxx::work tx{connection};
+  const auto duplicates = existing_keys(tx, items);
+  std::map<std::string, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& group = groups[items[i].account_id];
+    // An account's items arrive in order with consecutive sequence numbers.
+    TALLY_ASSERT(group.empty() || items[group.back()].seq + 1 == items[i].seq);
+    group.push_back(i);
+  }
+  // An account holding an already-journaled key is left out whole: its actor
+  // looks the key up and replays, then retries the rest.
+  for (auto it = groups.begin(); it != groups.end();) {
+    bool has_duplicate = false;
+    for (std::size_t index : it->second) {
+      const auto& item = items[index];
+      if (!item.idempotency_key.empty() &&
+          duplicates.count({item.account_id, item.idempotency_key}) > 0) {
+        outcome[index] = append_outcome::duplicate_key;
+        has_duplicate = true;
+      }
+    }
+    if (has_duplicate) {
+      for (std::size_t index : it->second) {
+        if (outcome[index] == append_outcome::committed) {
+          outcome[index] = append_outcome::sequence_conflict;
+        }
+      }
+      it = groups.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  const auto updated = update_projections(tx, items, groups);
+  batch_columns columns;
+  std::vector<const journal_item*> committed;
+  for (const auto& [account, indexes] : groups) {
+    const bool ok = updated.count(account) > 0;
+    for (std::size_t index : indexes) {
+      if (!ok) {
+        outcome[index] = append_outcome::sequence_conflict;
+        continue;
+      }
+      columns.add(items[index]);
+      committed.push_back(&items[index]);
+    }
+  }
+  if (!committed.empty()) {
+    insert_entries(tx, columns);
+    write_reservations(tx, committed);
+    insert_audit(tx, committed);
+  }
+  tx.commit();
+  return outcome;
+}
+
+bool open_account(pqxx::connection& connection, const std::string& account_id) {
+  pqxx::work tx{connection};
+  tx.exec_params("INSERT INTO ledger.accounts (account_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                 account_id);
+  tx.commit();
+  return true;
+}
+
+account_snapshot load_account(pqxx::connection& connection, const std::string& account_id) {
+  open_account(connection, account_id);
+  pqxx::read_transaction tx{connection};
+  auto row = tx.exec_params1(
+      "SELECT available, reserved, last_seq, (extract(epoch FROM updated_at) * 1000)::bigint "
+      "FROM ledger.accounts WHERE account_id = $1",
+      account_id);
+  account_snapshot snapshot;
+  snapshot.available = row[0].as<int64_t>();
+  snapshot.reserved = row[1].as<int64_t>();
+  snapshot.last_seq = row[2].as<int64_t>();
+  snapshot.updated_at_ms = row[3].as<int64_t>();
+  auto holds = tx.exec_params(
+      "SELECT reservation_id::text, amount, (extract(epoch FROM expires_at) * 1000)::bigint "
+      "FROM ledger.reservations WHERE account_id = $1 AND status = 'pending'",
+      account_id);
+  for (const auto& hold : holds) {
+    snapshot.reservations.push_back(
+        {hold[0].as<std::string>(), hold[1].as<int64_t>(), hold[2].as<int64_t>()});
+  }
+  // The loader re-checks what the writer asserted (paired assertions).
+  TALLY_ASSERT(snapshot.available >= 0);
+  TALLY_ASSERT(snapshot.reserved >= 0);
+  return snapshot;
+}
+
+std::optional<std::pair<ledger_receipt, std::string>> find_keyed_entry(
+    pqxx::connection& connection, const std::string& account_id,
+    const std::string& idempotency_key) {
+  pqxx::read_transaction tx{connection};
+  auto rows = tx.exec_params(
+      "SELECT e.entry_id::text, e.seq, e.kind, e.amount, e.available_after, e.reserved_after, "
+      "  coalesce(e.request_sha256, ''), coalesce(r.reservation_id::text, ''), "
+      "  coalesce(r.status, ''), coalesce(r.amount, 0), coalesce(r.committed_amount, 0), "
+      "  coalesce((extract(epoch FROM r.expires_at) * 1000)::bigint, 0) "
+      "FROM ledger.entries e LEFT JOIN ledger.reservations r "
+      "  ON e.reference_type = 'reservation' AND r.reservation_id::text = e.reference_id "
+      "WHERE e.account_id = $1 AND e.idempotency_key = $2",
+      account_id, idempotency_key);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  const auto& row = rows[0];
+  ledger_receipt receipt;
+  receipt.entry_id = row[0].as<std::string>();
+  receipt.seq = row[1].as<int64_t>();
+  auto kind = parse_entry_kind(row[2].as<std::string>());
+  TALLY_ASSERT(kind.has_value());
+  receipt.kind = static_cast<uint8_t>(*kind);
+  receipt.amount = row[3].as<int64_t>();
+  receipt.available = row[4].as<int64_t>();
+  receipt.reserved = row[5].as<int64_t>();
+  receipt.reservation_id = row[7].as<std::string>();
+  receipt.reservation_status = row[8].as<std::string>();
+  receipt.reservation_amount = row[9].as<int64_t>();
+  receipt.committed_amount = row[10].as<int64_t>();
+  receipt.expires_at_ms = row[11].as<int64_t>();
+  receipt.replayed = true;
+  return std::make_pair(receipt, row[6].as<std::string>());
+}
+
+std::optional<reservation_row> find_reservation(pqxx::connection& connection,
+                                                const std::string& account_id,
+                                                const std::string& reservation_id) {
+  pqxx::read_transaction tx{connection};
+  auto rows = tx.exec_params(
+      "SELECT reservation_id::text, account_id::text, amount, committed_amount, status, "
+      "  (extract(epoch FROM expires_at) * 1000)::bigint "
+      "FROM ledger.reservations WHERE reservation_id::text = $2 AND account_id = $1",
+      account_id, reservation_id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  const auto& row = rows[0];
+  return reservation_row{row[0].as<std::string>(), row[1].as<std::string>(),
+                         row[2].as<int64_t>(),     row[3].as<int64_t>(),
+                         row[4].as<std::string>(), row[5].as<int64_t>()};
+}
+
+std::string entries_page_json(pqxx::connection& connection, const entries_query& query) {
+  pqxx::read_transaction tx{connection};
+  auto rows = tx.exec_params(
+      std::string("SELECT entry_id::text, seq, kind, amount, available_after, reserved_after, "
+                  "  reference_type, reference_id, ") +
+          created_at_text +
+          " FROM ledger.entries WHERE account_id = $1 AND ($2 = 0 OR seq < $2) "
+          "  AND ($3 = '' OR kind = $3) ORDER BY seq DESC LIMIT $4",
+      query.account_id, query.before_seq, query.kind, query.limit + 1);
+  nlohmann::json items = nlohmann::json::array();
+  int64_t next_before = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    if (static_cast<int>(i) == query.limit) {
+      next_before = rows[i - 1][1].as<int64_t>();
+      break;
+    }
+    nlohmann::json reference = nullptr;
+    if (!row[6].is_null()) {
+      reference = {{"type", row[6].as<std::string>()}, {"id", rfc3339(row[7])}};
+    }
+    items.push_back({{"id", row[0].as<std::string>()},
+                     {"seq", row[1].as<int64_t>()},
+                     {"kind", row[2].as<std::string>()},
+                     {"amount", row[3].as<int64_t>()},
+                     {"available_after", row[4].as<int64_t>()},
+                     {"reserved_after", row[5].as<int64_t>()},
+                     {"reference", reference},
+                     {"created_at", row[8].as<std::string>()}});
+  }
+  return nlohmann::json{{"items", items}, {"next_before_seq", next_before}}.dump();
+}
+
+std::vector<std::string> expired_reservations(pqxx::connection& connection, int64_t limit) {
+  pqxx::read_transaction tx{connection};
+  auto rows = tx.exec_params(
+      "SELECT account_id::text, reservation_id::text FROM ledger.reservations "
+      "WHERE status = 'pending' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+      limit);
+  std::vector<std::string> out;
+  for (const auto& row : rows) {
+    out.push_back(row[0].as<std::string>());
+    out.push_back(row[1].as<std::string>());
+  }
+  return out;
+}
+
+std::string reconcile_report_json(pqxx::connection& connection) {
+  nlohmann::json mismatches = nlohmann::json::array();
+  int64_t checked = 0;
+  std::string after = "00000000-0000-0000-0000-000000000000";
+  bool first_page = true;
+  auto report = [&](const std::string& account, const std::string& field, int64_t journal,
+                    int64_t projection) {
+    if (mismatches.size() < reconcile_mismatches_max) {
+      mismatches.push_back({{"account_id", account},
+                            {"field", field},
+                            {"journal", journal},
+                            {"projection", projection}});
+    }
+  };
+  for (;;) {
+    // One snapshot per page: entries and projection agree at commit points.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{connection};
+    auto accounts = tx.exec_params(
+        "SELECT account_id::text, available, reserved, last_seq, "
+        "  (SELECT coalesce(sum(amount), 0) FROM ledger.reservations r "
+        "   WHERE r.account_id = a.account_id AND r.status = 'pending')::bigint "
+        "FROM ledger.accounts a WHERE $2 OR account_id > $1::uuid ORDER BY account_id LIMIT $3",
+        after, first_page, static_cast<int64_t>(reconcile_page_accounts));
+    first_page = false;
+    if (accounts.empty()) {
+      break;
+    }
+    std::vector<std::string> ids;
+    for (const auto& a : accounts) {
+      ids.push_back(a[0].as<std::string>());
+    }
+    auto entries = tx.exec_params(
+        "SELECT account_id::text, seq, delta_available, delta_reserved, available_after, "
+        "  reserved_after FROM ledger.entries WHERE account_id = ANY($1::uuid[]) "
+        "ORDER BY account_id, seq",
+        text_array(ids, false));
+    std::unordered_map<std::string, account_replay> replays;
+    for (const auto& e : entries) {
+      replays[e[0].as<std::string>()].add({e[1].as<int64_t>(), e[2].as<int64_t>(),
+                                           e[3].as<int64_t>(), e[4].as<int64_t>(),
+                                           e[5].as<int64_t>()});
+    }
+    for (const auto& a : accounts) {
+      const std::string id = a[0].as<std::string>();
+      const account_projection projection{a[1].as<int64_t>(), a[2].as<int64_t>(),
+                                          a[3].as<int64_t>()};
+      for (const auto& m : replays[id].finish(projection)) {
+        report(id, m.field, m.journal, m.projection);
+      }
+      const int64_t held = a[4].as<int64_t>();
+      if (held != projection.credits_reserved) {
+        report(id, "pending_reservations", held, projection.credits_reserved);
+      }
+      ++checked;
+    }
+    after = ids.back();
+  }
+  return nlohmann::json{{"ok", mismatches.empty()},
+                        {"accounts_checked", checked},
+                        {"mismatches", mismatches}}
+      .dump();
+}
+
+}  // namespace tally::persistence

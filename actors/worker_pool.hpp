@@ -57,9 +57,10 @@ template <class Worker>
 using pool_interface = typename Worker::template extend<caf::reacts_to<restart_atom, uint64_t>>;
 
 // Forwards one request to a worker and relays its answer. Use inside a pool
-// behavior: `[=](login_atom a, const credentials& c) { return pool_forward<auth_grant>(self, a, c); }`.
-template <class Result, class Self, class... Ts>
-caf::result<Result> pool_forward(Self self, const Ts&... xs) {
+// behavior: `[=](login_atom a, const credentials& c) { return pool_forward<auth_grant>(self, a, c);
+// }`.
+template <class... Results, class Self, class... Ts>
+caf::result<Results...> pool_forward(Self self, const Ts&... xs) {
   auto& st = self->state;
   if (st.total_in_flight >= st.depth_max) {
     return errc::overloaded;
@@ -68,7 +69,7 @@ caf::result<Result> pool_forward(Self self, const Ts&... xs) {
   if (index == st.workers.size()) {
     return errc::storage_unavailable;
   }
-  auto promise = self->template make_response_promise<Result>();
+  auto promise = self->template make_response_promise<Results...>();
   ++st.in_flight[index];
   ++st.total_in_flight;
   auto finish = [self, index](bool succeeded) {
@@ -80,15 +81,26 @@ caf::result<Result> pool_forward(Self self, const Ts&... xs) {
     }
   };
   self->request(st.workers[index], st.request_timeout, xs...)
-      .then([promise, finish](Result& value) mutable {
-              finish(true);
-              promise.deliver(std::move(value));
-            },
-            [promise, finish](caf::error& err) mutable {
-              finish(false);
-              promise.deliver(std::move(err));
-            });
+      .then(
+          [promise, finish](Results&... values) mutable {
+            finish(true);
+            promise.deliver(std::move(values)...);
+          },
+          [promise, finish](caf::error& err) mutable {
+            finish(false);
+            promise.deliver(std::move(err));
+          });
   return promise;
+}
+
+// Workers are detached threads the pool owns: each ends with it. The functor runs after CAF
+// has destroyed the pool's state (stateful_actor::on_exit), so it holds the worker's address
+// itself and never touches `self->state`.
+template <class Worker, class Self>
+void pool_own_worker(Self self, const Worker& worker) {
+  self->attach_functor([address = worker.address()](const caf::error&) {
+    caf::anon_send_exit(address, caf::exit_reason::user_shutdown);
+  });
 }
 
 // Spawns `count` workers into the pool's state and installs the down handler
@@ -105,15 +117,8 @@ void pool_start(Self self, uint32_t count, uint32_t depth_max,
     st.in_flight.push_back(0);
     st.restarts.push_back(0);
     self->monitor(st.workers.back());
+    pool_own_worker(self, st.workers.back());
   }
-  // Workers are detached threads the pool owns: they end with it.
-  self->attach_functor([self](const caf::error&) {
-    for (auto& worker : self->state.workers) {
-      if (worker) {
-        caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
-      }
-    }
-  });
   self->set_down_handler([self](caf::down_msg& down) {
     auto& s = self->state;
     for (std::size_t i = 0; i < s.workers.size(); ++i) {
@@ -135,6 +140,7 @@ void pool_restart(Self self, uint64_t index) {
   if (index < st.workers.size() && !st.workers[index]) {
     st.workers[index] = st.spawn_worker();
     self->monitor(st.workers[index]);
+    pool_own_worker(self, st.workers[index]);
   }
 }
 

@@ -2,6 +2,7 @@
 //
 //   tally [serve]     run the engine (the default)
 //   tally migrate     apply pending migrations and exit
+//   tally reconcile   replay every journal against its projection (exit 3 on mismatch)
 //   tally routes      print the routes the router serves (JSON)
 //   tally version
 //
@@ -18,6 +19,7 @@
 
 #include "actors/cache.hpp"
 #include "actors/identity.hpp"
+#include "actors/ledger.hpp"
 #include "config/config.hpp"
 #include "config/dev_secrets.hpp"
 #include "config/jwt_keys.hpp"
@@ -28,7 +30,9 @@
 #include "http/routes/route_files.hpp"
 #include "http/server.hpp"
 #include "logging/log.hpp"
+#include "persistence/ledger_store.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/pg.hpp"
 #include "persistence/redis_client.hpp"
 
 namespace {
@@ -106,6 +110,7 @@ int serve(const config::config& cfg) {
 
   auto identity = spawn_identity(sys, cfg);
   auto cache = spawn_cache(sys, cfg);
+  auto ledger = spawn_ledger(sys, cfg);
   const auto timeout = std::chrono::milliseconds(cfg.actors.request_timeout_ms);
 
   http::registry metrics;
@@ -132,7 +137,9 @@ int serve(const config::config& cfg) {
   settings.read_timeout_s = cfg.http.read_timeout_s;
 
   http::route_table routes;
-  http::add_identity_routes(routes, {&sys, identity, cache, &auth_email_rule, timeout});
+  http::add_identity_routes(routes,
+                            {&sys, identity, cache, ledger.router, &auth_email_rule, timeout});
+  http::add_credits_routes(routes, {&sys, ledger.router, ledger.reader, identity, timeout});
   auto& connections_gauge =
       metrics.add_gauge("http_server_open_connections", "Open client connections.");
   auto& actors_gauge = metrics.add_gauge("tally_actors_running", "Actors alive in the system.");
@@ -151,6 +158,7 @@ int serve(const config::config& cfg) {
     log::error("listen_failed", {{"error", error}});
     caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ledger.router, caf::exit_reason::user_shutdown);
     return 1;
   }
   log::info("engine_started", {{"version", version},
@@ -170,6 +178,7 @@ int serve(const config::config& cfg) {
   log::info("engine_stopping");
   caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(ledger.router, caf::exit_reason::user_shutdown);
   return 0;
 }
 
@@ -178,6 +187,7 @@ int serve(const config::config& cfg) {
 int print_routes() {
   http::route_table routes;
   http::add_identity_routes(routes, {});
+  http::add_credits_routes(routes, {});
   http::add_operations_routes(routes, {});
   std::printf("[");
   bool first = true;
@@ -188,6 +198,20 @@ int print_routes() {
   }
   std::printf("]\n");
   return 0;
+}
+
+// Replays every account's journal against its projection. Exit 0 when clean,
+// 3 on any mismatch, 1 when the database cannot be read.
+int reconcile(const config::config& cfg) {
+  try {
+    auto connection = persistence::pg_connect(cfg.databases.ledger, std::chrono::minutes(30));
+    const std::string report = persistence::reconcile_report_json(*connection);
+    std::printf("%s\n", report.c_str());
+    return report.find("\"ok\":true") != std::string::npos ? 0 : 3;
+  } catch (const std::exception& e) {
+    log::error("reconcile_failed", {{"error", to_string(persistence::to_errc(e))}});
+    return 1;
+  }
 }
 
 }  // namespace
@@ -203,8 +227,8 @@ int main(int argc, char** argv) {
   if (command == "routes") {
     return print_routes();
   }
-  if (command != "serve" && command != "migrate") {
-    std::fprintf(stderr, "usage: tally [serve|migrate|routes|version]\n");
+  if (command != "serve" && command != "migrate" && command != "reconcile") {
+    std::fprintf(stderr, "usage: tally [serve|migrate|reconcile|routes|version]\n");
     return 2;
   }
   config::config cfg;
@@ -214,6 +238,9 @@ int main(int argc, char** argv) {
   log::init(cfg.log_level);
   if (command == "migrate") {
     return run_migrations(cfg) ? 0 : 1;
+  }
+  if (command == "reconcile") {
+    return reconcile(cfg);
   }
   return serve(cfg);
 }

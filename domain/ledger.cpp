@@ -40,8 +40,7 @@ void assert_valid(const balance& b) {
 
 // The events a reservation receives; the ledger actor never sends it any other.
 bool is_reservation_event(entry_kind event) {
-  return event == entry_kind::commit || event == entry_kind::release ||
-         event == entry_kind::expire;
+  return event == entry_kind::commit || event == entry_kind::release || event == entry_kind::expire;
 }
 
 }  // namespace

@@ -47,13 +47,17 @@ struct balance {
   int64_t credits_reserved = 0;
 };
 
-inline int64_t credits_total(const balance& b) { return b.credits_available + b.credits_reserved; }
+inline int64_t credits_total(const balance& b) {
+  return b.credits_available + b.credits_reserved;
+}
 
 inline bool operator==(const balance& a, const balance& b) {
   return a.credits_available == b.credits_available && a.credits_reserved == b.credits_reserved;
 }
 
-inline bool operator!=(const balance& a, const balance& b) { return !(a == b); }
+inline bool operator!=(const balance& a, const balance& b) {
+  return !(a == b);
+}
 
 // What one journal entry adds to each field of a balance (delta_available, delta_reserved).
 struct balance_delta {
@@ -65,7 +69,9 @@ inline bool operator==(const balance_delta& a, const balance_delta& b) {
   return a.available == b.available && a.reserved == b.reserved;
 }
 
-inline bool operator!=(const balance_delta& a, const balance_delta& b) { return !(a == b); }
+inline bool operator!=(const balance_delta& a, const balance_delta& b) {
+  return !(a == b);
+}
 
 // Every function below REQUIRES `before` to be a valid balance: both fields in 0..credits_max.
 
@@ -136,6 +142,8 @@ std::optional<reservation_status> parse_reservation_status(std::string_view text
 
 // True when a reservation expiring at `expires_at_ms` has expired at `now_ms`: it expires at
 // that instant, not after it. Both are milliseconds since the Unix epoch.
-inline bool is_expired(int64_t expires_at_ms, int64_t now_ms) { return expires_at_ms <= now_ms; }
+inline bool is_expired(int64_t expires_at_ms, int64_t now_ms) {
+  return expires_at_ms <= now_ms;
+}
 
 }  // namespace tally

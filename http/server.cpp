@@ -1,7 +1,6 @@
 #include "http/server.hpp"
 
-#include <sys/socket.h>
-
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <mutex>
@@ -15,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <sys/socket.h>
 
 #include "config/limits.hpp"
 #include "domain/assert.hpp"
@@ -52,7 +52,8 @@ struct shared_state {
 // Problems the transport answers itself, before a request becomes an exchange.
 problem transport_problem(int status) {
   switch (status) {
-    case 413: return payload_too_large();
+    case 413:
+      return payload_too_large();
     case 431: {
       problem p = malformed_json();
       p.status = 431;
@@ -114,12 +115,16 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     }
   }
 
-  void post(std::function<void()> work) override {
-    net::post(worker_.context, std::move(work));
-  }
+  void post(std::function<void()> work) override { net::post(worker_.context, std::move(work)); }
 
   void send(response_data data) override {
     TALLY_ASSERT(busy_);
+    // The exchange may be gone by the time the write completes: keep what the access log
+    // and the metrics need now.
+    if (auto ex = current_.lock()) {
+      route_ = std::string(ex->route());
+      user_id_ = ex->caller().user_id;
+    }
     write(std::move(data));
   }
 
@@ -127,12 +132,14 @@ class connection : public connection_port, public std::enable_shared_from_this<c
   void read_header() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(shared_.settings.header_bytes_max));
-    parser_->body_limit(shared_.settings.body_bytes_max);
+    // Beast checks Content-Length against this while parsing the header, before the path is
+    // known: allow the largest of the per-path limits here, and on_header applies the path's.
+    parser_->body_limit(
+        std::max(shared_.settings.body_bytes_max, shared_.settings.webhook_body_bytes_max));
     stream_.expires_after(std::chrono::seconds(shared_.settings.idle_timeout_s));
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               self->on_header(ec);
-                             });
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
@@ -152,10 +159,9 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     }
     parser_->body_limit(limit);
     stream_.expires_after(std::chrono::seconds(shared_.settings.read_timeout_s));
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code e, std::size_t) {
-                        self->on_body(e);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_body(e); });
   }
 
   void on_body(beast::error_code ec) {
@@ -232,9 +238,12 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     if (ec == bhttp::error::header_limit) {
       return reject(transport_problem(431), false);
     }
-    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
-        ec == net::error::eof || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == net::error::bad_descriptor) {
+    if (ec == bhttp::error::body_limit) {  // a Content-Length above every limit
+      return reject(transport_problem(413), false);
+    }
+    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::bad_descriptor) {
       return close();
     }
     // Anything else is a malformed request line or header.
@@ -269,27 +278,21 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     status_ = data.status;
     stream_.expires_after(std::chrono::seconds(shared_.settings.read_timeout_s));
     bhttp::async_write(stream_, *response,
-                       [self = shared_from_this(), response, keep_alive](beast::error_code ec,
-                                                                         std::size_t) {
-                         self->on_write(ec, keep_alive);
-                       });
+                       [self = shared_from_this(), response, keep_alive](
+                           beast::error_code ec, std::size_t) { self->on_write(ec, keep_alive); });
   }
 
   void on_write(beast::error_code ec, bool keep_alive) {
     const double duration_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    std::string user_id;
-    std::string_view route;
-    if (auto ex = current_.lock()) {
-      user_id = ex->caller().user_id;
-      route = ex->route();
-    }
     if (request_) {
-      shared_.sink->completed(*request_, route, request_id_, user_id, ec ? 499 : status_,
+      shared_.sink->completed(*request_, route_, request_id_, user_id_, ec ? 499 : status_,
                               duration_s);
     }
     current_.reset();
     request_.reset();
+    route_.clear();
+    user_id_.clear();
     busy_ = false;
     --shared_.busy_connections;
     if (ec || !keep_alive) {
@@ -313,6 +316,8 @@ class connection : public connection_port, public std::enable_shared_from_this<c
   std::string request_id_;
   std::unique_ptr<request_data> request_;
   std::weak_ptr<exchange> current_;
+  std::string route_;    // of the response being written, from send()
+  std::string user_id_;  // of the response being written, from send()
   std::chrono::steady_clock::time_point started_;
   uint32_t requests_ = 0;
   int status_ = 0;
@@ -329,27 +334,27 @@ struct server::impl {
   std::atomic<bool> stopping{false};
 
   void accept(io_worker& worker) {
-    worker.acceptor->async_accept(worker.context, [this, &worker](beast::error_code ec,
-                                                                 tcp::socket socket) {
-      if (ec) {
-        if (ec != net::error::operation_aborted && !shared.draining) {
-          log::warn("accept_failed", {{"error", ec.message()}});
+    worker.acceptor->async_accept(
+        worker.context, [this, &worker](beast::error_code ec, tcp::socket socket) {
+          if (ec) {
+            if (ec != net::error::operation_aborted && !shared.draining) {
+              log::warn("accept_failed", {{"error", ec.message()}});
+              accept(worker);
+            }
+            return;
+          }
+          if (shared.draining) {
+            return;
+          }
+          if (shared.open_connections.load() >= shared.settings.connections_max) {
+            beast::error_code ignored;
+            socket.close(ignored);  // over the bound: refuse rather than queue
+          } else {
+            socket.set_option(tcp::no_delay(true), ec);
+            std::make_shared<connection>(std::move(socket), worker, shared)->start();
+          }
           accept(worker);
-        }
-        return;
-      }
-      if (shared.draining) {
-        return;
-      }
-      if (shared.open_connections.load() >= shared.settings.connections_max) {
-        beast::error_code ignored;
-        socket.close(ignored);  // over the bound: refuse rather than queue
-      } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<connection>(std::move(socket), worker, shared)->start();
-      }
-      accept(worker);
-    });
+        });
   }
 
   // Stops accepting and closes idle connections on every io thread; runs on

@@ -1,6 +1,7 @@
 // Identity endpoints (API.md "Identity"): register, login, refresh, logout,
 // validate, users/me. Handlers parse, validate, ask the identity pool, respond.
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -9,6 +10,7 @@
 #include "auth/auth.hpp"
 #include "config/limits.hpp"
 #include "domain/email.hpp"
+#include "domain/time_format.hpp"
 #include "http/bridge.hpp"
 #include "http/request_body.hpp"
 #include "http/routes/route_files.hpp"
@@ -17,21 +19,24 @@
 namespace tally::http {
 namespace {
 
-std::string rfc3339_utc(int64_t unix_s) {
-  std::time_t t = static_cast<std::time_t>(unix_s);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
+// The per-e-mail rate-limit key. Accounts are case-insensitive (the unique index and the login
+// lookup use lower(email)), so the key is too: otherwise each letter-case variant of an
+// address would get a fresh allowance against the same account.
+std::string email_rate_key(const std::string& email) {
+  std::string key = email;
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return key;
 }
 
 nlohmann::json grant_json(const auth_grant& grant) {
-  return {{"user", {{"id", grant.user_id}, {"email", grant.email}, {"created_at", grant.created_at}}},
-          {"access_token", grant.access_token},
-          {"refresh_token", grant.refresh_token},
-          {"token_type", "Bearer"},
-          {"expires_in", grant.expires_in_s}};
+  return {
+      {"user", {{"id", grant.user_id}, {"email", grant.email}, {"created_at", grant.created_at}}},
+      {"access_token", grant.access_token},
+      {"refresh_token", grant.refresh_token},
+      {"token_type", "Bearer"},
+      {"expires_in", grant.expires_in_s}};
 }
 
 // Parses {email, password}. Answers 400/422 itself and returns nullopt on bad input.
@@ -44,8 +49,8 @@ std::optional<credentials> parse_credentials(const exchange_ptr& ex, bool check_
   }
   field_errors errors;
   auto email = required_string(body, "email", 1, limits::email_bytes_max, errors);
-  auto password = required_string(body, "password", 1, limits::password_code_points_max * 4,
-                                  errors);
+  auto password =
+      required_string(body, "password", 1, limits::password_code_points_max * 4, errors);
   std::optional<std::string> normalised;
   if (email) {
     normalised = normalize_email(*email);
@@ -72,15 +77,21 @@ void post_register(const identity_routes_deps& deps, const exchange_ptr& ex) {
   auto run = [deps, ex, creds = *creds] {
     ask<auth_grant>(
         *deps.sys, deps.identity, deps.timeout, ex,
-        [ex](caf::expected<auth_grant> grant) {
+        [deps, ex](caf::expected<auth_grant> grant) {
           if (!grant) {
             return ex->respond_error(grant.error());
           }
-          ex->respond_json(201, grant_json(*grant));
+          // The user's ledger account is created with the user. Were this to
+          // fail, the ledger creates it on first use, so the answer stands.
+          auto body = grant_json(*grant);
+          ask<bool>(
+              *deps.sys, deps.ledger, deps.timeout, ex,
+              [ex, body](caf::expected<bool>) { ex->respond_json(201, body); }, open_atom_v,
+              grant->user_id);
         },
         register_atom_v, creds);
   };
-  deps.email_rule->check(ex, creds->email, run);
+  deps.email_rule->check(ex, email_rate_key(creds->email), run);
 }
 
 void post_login(const identity_routes_deps& deps, const exchange_ptr& ex) {
@@ -99,7 +110,7 @@ void post_login(const identity_routes_deps& deps, const exchange_ptr& ex) {
         },
         login_atom_v, creds);
   };
-  deps.email_rule->check(ex, creds->email, run);
+  deps.email_rule->check(ex, email_rate_key(creds->email), run);
 }
 
 void post_refresh(const identity_routes_deps& deps, const exchange_ptr& ex) {
@@ -163,21 +174,29 @@ void get_validate(const exchange_ptr& ex) {
   const auto& caller = ex->caller();
   ex->respond_json(200, {{"user_id", caller.user_id},
                          {"email", caller.email},
-                         {"expires_at", rfc3339_utc(caller.expires_at_s)}});
+                         {"expires_at", rfc3339_from_seconds(caller.expires_at_s)}});
 }
 
 void get_me(const identity_routes_deps& deps, const exchange_ptr& ex) {
   ask<user_profile>(
       *deps.sys, deps.identity, deps.timeout, ex,
-      [ex](caf::expected<user_profile> profile) {
+      [deps, ex](caf::expected<user_profile> profile) {
         if (!profile) {
           return ex->respond_error(profile.error());
         }
-        // The ledger (issue 3) fills the balance; with no ledger yet no credits exist.
-        ex->respond_json(200, {{"id", profile->user_id},
+        nlohmann::json body = {{"id", profile->user_id},
                                {"email", profile->email},
-                               {"created_at", profile->created_at},
-                               {"balance", {{"available", 0}, {"reserved", 0}}}});
+                               {"created_at", profile->created_at}};
+        ask<balance_view>(
+            *deps.sys, deps.ledger, deps.timeout, ex,
+            [ex, body](caf::expected<balance_view> view) mutable {
+              if (!view) {
+                return ex->respond_error(view.error());
+              }
+              body["balance"] = {{"available", view->available}, {"reserved", view->reserved}};
+              ex->respond_json(200, body);
+            },
+            balance_atom_v, profile->user_id);
       },
       profile_atom_v, ex->caller().user_id);
 }

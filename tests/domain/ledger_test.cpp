@@ -302,8 +302,7 @@ TEST_CASE("release of one reservation among several leaves the others", "[domain
   CHECK(tally::apply_delta(before, tally::release_delta(before, 20)) == balance{20, 30});
 }
 
-TEST_CASE("release of a full account's reservation stays within credits_max",
-          "[domain][ledger]") {
+TEST_CASE("release of a full account's reservation stays within credits_max", "[domain][ledger]") {
   const balance before{0, credits_max};
   CHECK(tally::apply_delta(before, tally::release_delta(before, credits_max)) ==
         balance{credits_max, 0});
@@ -367,8 +366,7 @@ TEST_CASE("a pending reservation is committed by commit", "[domain][ledger]") {
 }
 
 TEST_CASE("a pending reservation is released by release", "[domain][ledger]") {
-  const auto next =
-      tally::reservation_transition(reservation_status::pending, entry_kind::release);
+  const auto next = tally::reservation_transition(reservation_status::pending, entry_kind::release);
   REQUIRE(next);
   CHECK(*next == reservation_status::released);
 }

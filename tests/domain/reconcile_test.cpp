@@ -79,15 +79,12 @@ TEST_CASE("a projection with different available credits mismatches", "[domain][
 }
 
 TEST_CASE("a projection with different reserved credits mismatches", "[domain][reconcile]") {
-  CHECK(replay(clean_rows, {75, 1, 4}) ==
-        std::vector<reconcile_mismatch>{{"reserved", 0, 1, 0}});
+  CHECK(replay(clean_rows, {75, 1, 4}) == std::vector<reconcile_mismatch>{{"reserved", 0, 1, 0}});
 }
 
 TEST_CASE("a projection with a different last sequence mismatches", "[domain][reconcile]") {
-  CHECK(replay(clean_rows, {75, 0, 3}) ==
-        std::vector<reconcile_mismatch>{{"last_seq", 4, 3, 0}});
-  CHECK(replay(clean_rows, {75, 0, 5}) ==
-        std::vector<reconcile_mismatch>{{"last_seq", 4, 5, 0}});
+  CHECK(replay(clean_rows, {75, 0, 3}) == std::vector<reconcile_mismatch>{{"last_seq", 4, 3, 0}});
+  CHECK(replay(clean_rows, {75, 0, 5}) == std::vector<reconcile_mismatch>{{"last_seq", 4, 5, 0}});
 }
 
 TEST_CASE("a gap in the sequence is reported once with the seq expected and found",
@@ -119,7 +116,7 @@ TEST_CASE("a duplicated seq is reported and its deltas still count", "[domain][r
   REQUIRE(mismatches.size() >= 2);
   CHECK(mismatches[0] == reconcile_mismatch{"seq_gap", 3, 2, 2});
   CHECK(mismatches[1] == reconcile_mismatch{"available_after", 40, 70, 2});
-  // Replayed twice, the duplicate leaves the journal 30 short of the projection.
+  // Replayed twice, the duplicate leaves 30 credits reserved that the projection does not have.
   CHECK(mismatches.back() == reconcile_mismatch{"reserved", 30, 0, 0});
 }
 

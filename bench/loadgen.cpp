@@ -262,16 +262,17 @@ void print_report(const session& s, const drive_stats& stats, const report& r) {
   if (!o.is_json) {
     return;
   }
-  nlohmann::json statuses = nlohmann::json::object();
+  nlohmann::ordered_json statuses = nlohmann::ordered_json::object();
   for (unsigned status = 0; status < status_slots; ++status) {
     if (stats.count(status) > 0) {
       statuses[std::to_string(status)] = stats.count(status);
     }
   }
-  const nlohmann::json summary = {
+  const nlohmann::ordered_json summary = {
       {"tool", "tally_loadgen"}, {"mode", r.mode}, {"connections", o.connection_count},
       {"threads", o.thread_count}, {"rate", o.rate_per_s}, {"accounts", o.account_count},
-      {"duration_s", stats.measured_s}, {"warmup_s", o.warmup_s}, {"answered", stats.answered()},
+      {"duration_s", stats.measured_s},
+      {"warmup_s", o.mode == run_mode::spend ? o.warmup_s : 0.0}, {"answered", stats.answered()},
       {"ok", r.ok}, {"status_201", stats.count(201)}, {"status_402", stats.count(402)},
       {"other", r.other}, {"transport_errors", stats.transport_errors},
       {"throughput_per_s", r.throughput_per_s}, {"statuses", statuses},
@@ -280,7 +281,7 @@ void print_report(const session& s, const drive_stats& stats, const report& r) {
         {"p99", ms(h.value_at_quantile(0.99))}, {"p999", ms(h.value_at_quantile(0.999))},
         {"max", ms(h.max_us())}, {"mean", h.mean_us() / 1000.0}}},
       {"errors", r.samples}};
-  std::printf("%s\n", summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  std::printf("%s\n", summary.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
 }
 
 int run_spend(const session& s) {

@@ -37,6 +37,8 @@ print_env() {
   echo "export DATABASE_URL='postgresql://postgres@127.0.0.1:$pg_port/tally'"
   echo "export REDIS_URL='redis://127.0.0.1:$redis_port/0'"
   echo "export TALLY_TEST_REDIS_URL='redis://127.0.0.1:$redis_port/0'"
+  # The cluster's data directory, for tests that stop and restart Postgres (pg_ctl -D).
+  echo "export TALLY_TEST_PG_DATA='$pg_data'"
 }
 
 wait_for() {  # wait_for <what> <seconds> <command...>

@@ -33,7 +33,8 @@ constexpr const char* help_text = R"(tally_loadgen: drives POST /v1/credits/spen
   --accounts-from-db=URL           insert the users into identity.users at URL instead of
                                    registering them (argon2 is slow); needs --jwt-key
   --random-accounts                no users at all: random UUIDs (the ledger creates accounts
-                                   lazily); spending needs --jwt-key
+                                   lazily); spending needs --jwt-key. The engine grants only
+                                   to existing users (404 otherwise): see bench/README.md
   --jwt-key=SECRET --jwt-kid=k1    the engine's TALLY_JWT_KEY/KID: sign access tokens locally
   --jwt-issuer=tally --jwt-audience=tally-api
 )";

@@ -235,6 +235,40 @@ void replay_from_journal(account_self self, const ledger_request& request,
           [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
 }
 
+// A keyed request refused from memory (insufficient credits, a reservation no longer
+// pending) may be the retry of one the journal already holds: this actor remembers only its
+// recent keys, and nothing after a restart or passivation. The journal decides (invariant 4):
+// the same body replays the first response, another body is 422, an unknown key gets
+// `refusal`. Only refusals pay this lookup; accepted mutations meet the key in the writer.
+void refuse_unless_journaled(account_self self, const ledger_request& request,
+                             caf::typed_response_promise<ledger_receipt> promise,
+                             caf::error refusal) {
+  auto& st = self->state;
+  if (request.idempotency_key.empty()) {
+    promise.deliver(std::move(refusal));
+    return;
+  }
+  self->request(st.reader, st.settings.request_timeout, lookup_atom_v, st.account_id,
+                request.idempotency_key)
+      .then(
+          [=](ledger_receipt& receipt, std::string& sha) mutable {
+            if (sha != request.request_sha256) {
+              promise.deliver(caf::make_error(errc::idempotency_key_reused));
+              return;
+            }
+            remember_key(self->state, request.idempotency_key, sha, receipt);
+            promise.deliver(receipt);
+          },
+          [=](caf::error& err) mutable {
+            errc code = errc::internal;
+            if (as_errc(err, code) && code == errc::not_found) {
+              promise.deliver(refusal);
+              return;
+            }
+            promise.deliver(std::move(err));
+          });
+}
+
 void on_failed(account_self self, int64_t seq, const caf::error& err) {
   auto& st = self->state;
   auto it = std::find_if(st.pipeline.begin(), st.pipeline.end(),
@@ -289,11 +323,16 @@ void with_hold(account_self self, const ledger_request& request,
                 request.reservation_id)
       .then(
           [=](reservation_row& row) mutable {
-            promise.deliver(caf::make_error(row.status == "pending"
-                                                ? errc::sequence_conflict
-                                                : errc::reservation_not_pending));
+            if (row.status == "pending") {
+              promise.deliver(caf::make_error(errc::sequence_conflict));
+              return;
+            }
+            refuse_unless_journaled(self, request, promise,
+                                    caf::make_error(errc::reservation_not_pending));
           },
-          [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+          [=](caf::error& err) mutable {
+            refuse_unless_journaled(self, request, promise, std::move(err));
+          });
 }
 
 // Computes the entry for `request` against the projected state and sends it
@@ -340,7 +379,7 @@ void apply(account_self self, const ledger_request& request,
       TALLY_ASSERT(false);  // the HTTP layer only sends the kinds above
   }
   if (!delta) {
-    promise.deliver(delta.error());
+    refuse_unless_journaled(self, request, promise, delta.error());
     return;
   }
   if (hold != nullptr) {

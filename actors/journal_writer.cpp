@@ -6,8 +6,19 @@
 // (after journal_flush_delay_us when that is set). Each item's promise is
 // answered only after its batch's transaction committed, so a ledger actor
 // never acknowledges an uncommitted entry (invariant 3).
+//
+// Within a batch, an account's items form one chain: one sender, consecutive
+// sequence numbers (write_journal_batch asserts it). Two senders can write one
+// account (a passivated actor still draining its pipeline and its successor),
+// and one sender can restart its numbering (items it gave up on after a timeout
+// are still queued here when it reloads and sends the same seqs again). An item
+// that would break its account's chain first flushes the batch, so the stale
+// chain and the new one meet the database's last_seq condition in separate
+// transactions and the loser reloads.
 
 #include <chrono>
+#include <string>
+#include <unordered_map>
 
 #include <caf/all.hpp>
 
@@ -21,10 +32,17 @@
 namespace tally {
 namespace {
 
+// The last item of an account in the current batch: who sent it, and its seq.
+struct chain_end {
+  caf::actor_addr sender;
+  int64_t seq = 0;
+};
+
 struct writer_state {
   static inline const char* name = "journal_writer";
   std::unique_ptr<persistence::pg_session> db;
   std::vector<journal_item> batch;
+  std::unordered_map<std::string, chain_end> chain_ends;  // by account, for `batch`
   std::vector<caf::typed_response_promise<journal_ack>> promises;
   uint32_t batch_max = 512;
   std::chrono::microseconds flush_delay{0};
@@ -48,6 +66,7 @@ void flush(writer_self self) {
   auto promises = std::move(st.promises);
   st.batch.clear();
   st.promises.clear();
+  st.chain_ends.clear();
   TALLY_ASSERT(items.size() == promises.size());
   std::vector<persistence::append_outcome> outcomes;
   const errc failure = st.db->run([&](pqxx::connection& connection) {
@@ -88,6 +107,13 @@ journal_writer_actor::behavior_type writer_behavior(writer_self self, std::strin
   return {
       [=](append_atom, const journal_item& item) -> caf::result<journal_ack> {
         auto& st = self->state;
+        const auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        auto end = st.chain_ends.find(item.account_id);
+        if (end != st.chain_ends.end() &&
+            (end->second.sender != sender || end->second.seq + 1 != item.seq)) {
+          flush(self);  // this item starts another chain for its account
+        }
+        st.chain_ends[item.account_id] = chain_end{sender, item.seq};
         st.batch.push_back(item);
         st.promises.push_back(self->make_response_promise<journal_ack>());
         auto promise = st.promises.back();

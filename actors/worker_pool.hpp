@@ -57,8 +57,8 @@ template <class Worker>
 using pool_interface = typename Worker::template extend<caf::reacts_to<restart_atom, uint64_t>>;
 
 // Forwards one request to a worker and relays its answer. Use inside a pool
-// behavior: `[=](login_atom a, const credentials& c) { return pool_forward<auth_grant>(self, a, c);
-// }`.
+// behavior:
+//   [=](login_atom a, const credentials& c) { return pool_forward<auth_grant>(self, a, c); }
 template <class... Results, class Self, class... Ts>
 caf::result<Results...> pool_forward(Self self, const Ts&... xs) {
   auto& st = self->state;

@@ -81,8 +81,8 @@ bool run_phase(const session& s, const char* phase, item_workload& work, drive_s
   }
   drive_settings settings = base_settings(s.options);
   settings.on_progress = [&work, phase](double elapsed_s) {
-    std::fprintf(stderr, "tally_loadgen: %s: %zu/%zu after %.0f s\n", phase,
-                 work.finished_count(), work.item_count(), elapsed_s);
+    std::fprintf(stderr, "tally_loadgen: %s: %zu/%zu after %.0f s\n", phase, work.finished_count(),
+                 work.item_count(), elapsed_s);
   };
   std::fprintf(stderr, "tally_loadgen: %s: %zu accounts over %u connections\n", phase,
                work.item_count(), settings.connection_count);
@@ -143,9 +143,9 @@ bool create_missing_accounts(session& s) {
 // Gives every driven account a token that outlives the run: signed, or by login.
 bool refresh_tokens(session& s) {
   const int64_t now = unix_now_s();
-  const auto needed_until = now + static_cast<int64_t>(std::ceil(s.options.warmup_s +
-                                                                 s.options.duration_s)) +
-                            token_margin_s;
+  const auto needed_until =
+      now + static_cast<int64_t>(std::ceil(s.options.warmup_s + s.options.duration_s)) +
+      token_margin_s;
   std::vector<std::size_t> logins;
   for (std::size_t i = 0; i < s.accounts.size(); ++i) {
     bench_account& account = s.accounts[i];
@@ -153,12 +153,14 @@ bool refresh_tokens(session& s) {
       continue;
     }
     if (s.signer != nullptr) {
-      account.access_token = s.signer->sign(account.user_id, account.email, now, signed_token_ttl_s);
+      account.access_token =
+          s.signer->sign(account.user_id, account.email, now, signed_token_ttl_s);
       account.expires_at_s = now + signed_token_ttl_s;
     } else if (!account.email.empty()) {
       logins.push_back(i);
     } else {
-      std::fprintf(stderr, "tally_loadgen: account %s has no e-mail to log in with: pass --jwt-key\n",
+      std::fprintf(stderr,
+                   "tally_loadgen: account %s has no e-mail to log in with: pass --jwt-key\n",
                    account.user_id.c_str());
       return false;
     }
@@ -191,8 +193,9 @@ bool prepare_accounts(session& s) {
   }
   const std::size_t wanted = static_cast<std::size_t>(s.options.account_count);
   if (s.accounts.size() > wanted) {
-    s.extra.assign(std::make_move_iterator(s.accounts.begin() + static_cast<std::ptrdiff_t>(wanted)),
-                   std::make_move_iterator(s.accounts.end()));
+    s.extra.assign(
+        std::make_move_iterator(s.accounts.begin() + static_cast<std::ptrdiff_t>(wanted)),
+        std::make_move_iterator(s.accounts.end()));
     s.accounts.resize(wanted);
   }
   if (!create_missing_accounts(s)) {
@@ -269,19 +272,33 @@ void print_report(const session& s, const drive_stats& stats, const report& r) {
     }
   }
   const nlohmann::ordered_json summary = {
-      {"tool", "tally_loadgen"}, {"mode", r.mode}, {"connections", o.connection_count},
-      {"threads", o.thread_count}, {"rate", o.rate_per_s}, {"accounts", o.account_count},
+      {"tool", "tally_loadgen"},
+      {"mode", r.mode},
+      {"connections", o.connection_count},
+      {"threads", o.thread_count},
+      {"rate", o.rate_per_s},
+      {"accounts", o.account_count},
       {"duration_s", stats.measured_s},
-      {"warmup_s", o.mode == run_mode::spend ? o.warmup_s : 0.0}, {"answered", stats.answered()},
-      {"ok", r.ok}, {"status_201", stats.count(201)}, {"status_402", stats.count(402)},
-      {"other", r.other}, {"transport_errors", stats.transport_errors},
-      {"throughput_per_s", r.throughput_per_s}, {"statuses", statuses},
+      {"warmup_s", o.mode == run_mode::spend ? o.warmup_s : 0.0},
+      {"answered", stats.answered()},
+      {"ok", r.ok},
+      {"status_201", stats.count(201)},
+      {"status_402", stats.count(402)},
+      {"other", r.other},
+      {"transport_errors", stats.transport_errors},
+      {"throughput_per_s", r.throughput_per_s},
+      {"statuses", statuses},
       {"latency_ms",
-       {{"p50", ms(h.value_at_quantile(0.50))}, {"p90", ms(h.value_at_quantile(0.90))},
-        {"p99", ms(h.value_at_quantile(0.99))}, {"p999", ms(h.value_at_quantile(0.999))},
-        {"max", ms(h.max_us())}, {"mean", h.mean_us() / 1000.0}}},
+       {{"p50", ms(h.value_at_quantile(0.50))},
+        {"p90", ms(h.value_at_quantile(0.90))},
+        {"p99", ms(h.value_at_quantile(0.99))},
+        {"p999", ms(h.value_at_quantile(0.999))},
+        {"max", ms(h.max_us())},
+        {"mean", h.mean_us() / 1000.0}}},
       {"errors", r.samples}};
-  std::printf("%s\n", summary.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+  std::printf(
+      "%s\n",
+      summary.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
 }
 
 int run_spend(const session& s) {
@@ -290,7 +307,8 @@ int run_spend(const session& s) {
   drive_settings settings = base_settings(s.options);
   settings.rate_per_s = s.options.rate_per_s;
   using seconds_f = std::chrono::duration<double>;
-  settings.warmup = std::chrono::duration_cast<bench_clock::duration>(seconds_f(s.options.warmup_s));
+  settings.warmup =
+      std::chrono::duration_cast<bench_clock::duration>(seconds_f(s.options.warmup_s));
   settings.duration =
       std::chrono::duration_cast<bench_clock::duration>(seconds_f(s.options.duration_s));
   std::fprintf(stderr, "tally_loadgen: spending for %.1f s (+%.1f s warm-up)\n",
@@ -316,9 +334,10 @@ int run_touch(const session& s) {
   for (std::size_t i = 0; i < items.size(); ++i) {
     items[i] = i;
   }
-  grant_workload::settings settings{
-      s.options.admin_key, effective_grant(s.options), s.options.amount, s.run_id,
-      s.options.is_touch_spend ? grant_workload::spend_after::yes : grant_workload::spend_after::no};
+  grant_workload::settings settings{s.options.admin_key, effective_grant(s.options),
+                                    s.options.amount, s.run_id,
+                                    s.options.is_touch_spend ? grant_workload::spend_after::yes
+                                                             : grant_workload::spend_after::no};
   grant_workload work(s.writer, s.accounts, std::move(items), s.tokens, settings);
   drive_stats stats;
   const bool is_ok = run_phase(s, "touch", work, stats);

@@ -7,12 +7,14 @@
 #      keep-alive, the same concurrency and duration);
 #   3. engine again, open loop at 80% of the peak just measured (p99 target);
 #   4. with --memory: the engine's resident memory after 1,000,000 accounts
-#      were touched once;
+#      were touched once, and again --memory-settle seconds later (past the
+#      engine's default TALLY_LEDGER_IDLE_MS of 30 s, so idle accounts have
+#      been passivated);
 # then prints them side by side with the engine/baseline ratio.
 #
 #   bash bench/run_ledger_bench.sh [--seconds=20] [--clients=64] [--accounts=10000]
 #       [--warmup=3] [--amount=1] [--accounts-via=db|http] [--no-rate80]
-#       [--memory] [--memory-accounts=1000000] [--loadgen-threads=1]
+#       [--memory] [--memory-accounts=1000000] [--memory-settle=35] [--loadgen-threads=1]
 #       [--port=18080] [--build-dir=build/release] [--no-build] [--smoke]
 #
 # --smoke (CI): 3 s, 100 accounts, 8 clients, accounts registered over HTTP,
@@ -40,7 +42,7 @@ usage() { sed -n '2,/^set -Eeuo/p' "$script" | sed '$d; s/^# \{0,1\}//'; }
 
 # ---------------------------------------------------------------- options
 seconds="" clients="" accounts="" warmup="" amount=1 accounts_via="" rate80="" memory=0
-memory_accounts=1000000 loadgen_threads=1 port=18080 build_dir="build/release" build=1 smoke=0
+memory_accounts=1000000 memory_settle=35 loadgen_threads=1 port=18080 build_dir="build/release" build=1 smoke=0
 while [ $# -gt 0 ]; do
   arg="$1"
   shift
@@ -64,6 +66,7 @@ while [ $# -gt 0 ]; do
     --no-rate80) rate80=0 ;;
     --memory) memory=1 ;;
     --memory-accounts) memory_accounts="$value" ;;
+    --memory-settle) memory_settle="$value" ;;
     --loadgen-threads) loadgen_threads="$value" ;;
     --port) port="$value" ;;
     --build-dir) build_dir="$value" ;;
@@ -80,7 +83,7 @@ fi
 : "${seconds:=20}" "${accounts:=10000}" "${clients:=64}" "${warmup:=3}" "${accounts_via:=db}"
 : "${rate80:=1}"
 for pair in "seconds:$seconds" "clients:$clients" "accounts:$accounts" "warmup:$warmup" \
-  "amount:$amount" "memory-accounts:$memory_accounts" "loadgen-threads:$loadgen_threads" \
+  "amount:$amount" "memory-accounts:$memory_accounts" "memory-settle:$memory_settle" "loadgen-threads:$loadgen_threads" \
   "port:$port"; do
   case "${pair#*:}" in
     '' | *[!0-9]*) echo "run_ledger_bench: --${pair%%:*} must be a whole number" >&2; exit 2 ;;
@@ -98,7 +101,7 @@ esac
 # ---------------------------------------------------------------- steps and cleanup
 current_step="start"
 work="$(mktemp -d /tmp/tally-bench.XXXXXX)"
-engine_pid="" started_services=0 services_dir="" admin_url="" made_databases=()
+engine_pid="" engine_exit="" started_services=0 services_dir="" admin_url="" made_databases=()
 run_errors=()
 
 step() {
@@ -130,7 +133,16 @@ stop_engine() {
     echo "run_ledger_bench: the engine ignored SIGTERM for 20 s; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  wait "$pid" 2>/dev/null || true
+  local status=0
+  wait "$pid" 2>/dev/null || status=$?
+  # A clean shutdown exits 0 (or 143, killed by the SIGTERM itself); anything
+  # else, a crash in particular (139 = SIGSEGV), is reported.
+  if [ "$status" != 0 ] && [ "$status" != 143 ]; then
+    engine_exit="$status"
+    echo "run_ledger_bench: the engine exited with status $status on SIGTERM" \
+      "(>128: killed by signal $((status > 128 ? status - 128 : 0))); engine.log:" >&2
+    tail -20 "$work/engine.log" >&2
+  fi
 }
 
 cleanup() {
@@ -394,11 +406,11 @@ if [ "$memory" = 1 ]; then
     --json
   rss_after="$(memory_kb VmRSS)"
   hwm_after="$(memory_kb VmHWM)"
-  sleep 10
+  sleep "$memory_settle"
   rss_settled="$(memory_kb VmRSS)"
-  memory_line="$(printf '%s accounts in %.0f s: VmRSS %s MiB before, %s MiB after, %s MiB 10 s later; peak VmHWM %s MiB' \
+  memory_line="$(printf '%s accounts in %.0f s: VmRSS %s MiB before, %s MiB after, %s MiB %s s later; peak VmHWM %s MiB' \
     "$memory_accounts" "$(json_get "$work/touch.log" duration_s)" "$(mib "$rss_before")" \
-    "$(mib "$rss_after")" "$(mib "$rss_settled")" "$(mib "$hwm_after")")"
+    "$(mib "$rss_after")" "$(mib "$rss_settled")" "$memory_settle" "$(mib "$hwm_after")")"
 fi
 
 step "engine: reconcile (journal vs. balances)"
@@ -416,9 +428,15 @@ fi
 
 step "engine: stop"
 stop_engine
+shutdown_line="clean"
+if [ -n "$engine_exit" ]; then
+  shutdown_line="exit status $engine_exit on SIGTERM (see engine.log)"
+  run_errors+=("engine shutdown (exit status $engine_exit)")
+fi
 
 # ---------------------------------------------------------------- report
-ratio="$(awk -v e="$engine_tps" -v b="$baseline_tps" 'BEGIN { printf "%.2f", b > 0 ? e / b : 0 }')"
+# Parentheses: a bare ">" after awk's printf would redirect into a file.
+ratio="$(awk -v e="$engine_tps" -v b="$baseline_tps" 'BEGIN { printf "%.2f", (b > 0 ? e / b : 0) }')"
 verdict="$(awk -v r="$ratio" 'BEGIN { print (r >= 3 ? "meets" : "BELOW") }')"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 cat <<EOF
@@ -434,6 +452,7 @@ Tally ledger benchmark: $(nproc) cores, $clients clients/connections, ${seconds}
   open loop at 80% peak   $rate80_line
   memory                  $memory_line
   engine reconcile        $reconcile_line
+  engine shutdown         $shutdown_line
 EOF
 if [ "${#run_errors[@]}" -gt 0 ]; then
   current_step="report"

@@ -28,9 +28,9 @@ bool load_tokens_file(const std::string& path, std::vector<bench_account>& accou
     std::istringstream fields(line);
     bench_account account;
     std::string expires;
-    if (!std::getline(fields, account.user_id, '\t') || !std::getline(fields, account.email, '\t') ||
-        !std::getline(fields, expires, '\t') || !std::getline(fields, account.access_token) ||
-        account.user_id.empty()) {
+    if (!std::getline(fields, account.user_id, '\t') ||
+        !std::getline(fields, account.email, '\t') || !std::getline(fields, expires, '\t') ||
+        !std::getline(fields, account.access_token) || account.user_id.empty()) {
       error = path + ":" + std::to_string(number) +
               ": expected user_id<TAB>email<TAB>expires_at_s<TAB>access_token";
       return false;
@@ -64,8 +64,8 @@ bool save_tokens_file(const std::string& path, const std::vector<bench_account>&
 }
 
 bool insert_users(const std::string& database_url, std::string_view run_id,
-                  std::size_t first_number, std::size_t count,
-                  std::vector<bench_account>& accounts, std::string& error) {
+                  std::size_t first_number, std::size_t count, std::vector<bench_account>& accounts,
+                  std::string& error) {
   if (count == 0) {
     return true;
   }

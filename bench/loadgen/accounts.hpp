@@ -12,9 +12,9 @@ namespace tally::bench {
 
 struct bench_account {
   std::string user_id;
-  std::string email;          // empty for random accounts (no user row)
-  std::string access_token;   // empty until registered, logged in or signed
-  int64_t expires_at_s = 0;   // of access_token
+  std::string email;         // empty for random accounts (no user row)
+  std::string access_token;  // empty until registered, logged in or signed
+  int64_t expires_at_s = 0;  // of access_token
 };
 
 // The password every bench user has; its argon2id hash (libsodium, t=2,
@@ -22,7 +22,8 @@ struct bench_account {
 // so they can log in like registered ones.
 inline constexpr std::string_view bench_password = "benchmark-password-1";
 inline constexpr std::string_view bench_password_argon2id =
-    "$argon2id$v=19$m=19456,t=2,p=1$3f94zZEwjBVbO1g3rXP9tw$Zre2GO2tn0mn/kJS0zPh86hKuAwWcS3YfyOSuZ6PH4g";
+    "$argon2id$v=19$m=19456,t=2,p=1$3f94zZEwjBVbO1g3rXP9tw$Zre2GO2tn0mn/"
+    "kJS0zPh86hKuAwWcS3YfyOSuZ6PH4g";
 
 // Returns the e-mail of bench user `number` in run `run_id`.
 std::string bench_email(std::size_t number, std::string_view run_id);
@@ -41,7 +42,7 @@ bool save_tokens_file(const std::string& path, const std::vector<bench_account>&
 // bench_email) and appends them to `accounts`, without tokens. The engine must
 // have migrated that database. Returns false, with `error`, on any failure.
 bool insert_users(const std::string& database_url, std::string_view run_id,
-                  std::size_t first_number, std::size_t count,
-                  std::vector<bench_account>& accounts, std::string& error);
+                  std::size_t first_number, std::size_t count, std::vector<bench_account>& accounts,
+                  std::string& error);
 
 }  // namespace tally::bench

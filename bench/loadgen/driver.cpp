@@ -38,9 +38,17 @@ struct run_plan {
   bench_clock::time_point measure_from;
   bench_clock::time_point measure_until;
   std::optional<bench_clock::time_point> stop_at;  // nothing is sent at or after it
-  bench_clock::duration open_loop_interval{};      // per connection; zero: closed loop
-  bench_clock::duration open_loop_stagger{};       // between the connections' first sends
+  // Open loop: request k of the run falls due at start + k / rate, whichever
+  // connection is free to take it. Zero rate: closed loop.
+  double rate_per_s = 0;
+  std::atomic<uint64_t>* open_loop_next = nullptr;  // the next k, shared by all threads
   std::chrono::milliseconds timeout{};
+
+  bench_clock::time_point due_time(uint64_t k) const {
+    using seconds_f = std::chrono::duration<double>;
+    return start + std::chrono::duration_cast<bench_clock::duration>(
+                       seconds_f(static_cast<double>(k) / rate_per_s));
+  }
 };
 
 class connection;
@@ -77,13 +85,12 @@ void record(thread_state& thread, const run_plan& plan, bench_clock::time_point 
 // request fails. Lives on one thread; owned by its thread_state.
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(thread_state& thread, const run_plan& plan, std::size_t global_index)
+  connection(thread_state& thread, const run_plan& plan)
       : thread_(thread),
         plan_(plan),
         socket_(thread.io),
         pause_timer_(thread.io),
-        deadline_(thread.io),
-        next_due_(plan.start + plan.open_loop_stagger * static_cast<int64_t>(global_index)) {}
+        deadline_(thread.io) {}
 
   void start() { issue(); }
 
@@ -114,12 +121,13 @@ class connection : public std::enable_shared_from_this<connection> {
       case next_kind::send:
         break;
     }
-    if (plan_.open_loop_interval == bench_clock::duration::zero()) {
+    if (plan_.open_loop_next == nullptr) {
       started_ = now;
       return send();
     }
-    started_ = next_due_;  // open loop: latency counts from when the request was due
-    next_due_ += plan_.open_loop_interval;
+    // Open loop: latency counts from when the request was due, so time spent
+    // waiting for a free connection is charged to the server, not hidden.
+    started_ = plan_.due_time(plan_.open_loop_next->fetch_add(1));
     if (plan_.stop_at && started_ >= *plan_.stop_at) {
       return finish();
     }
@@ -140,12 +148,13 @@ class connection : public std::enable_shared_from_this<connection> {
     }
     ++generation_;
     deadline_.expires_after(plan_.timeout);
-    deadline_.async_wait([self = shared_from_this(), generation = generation_](const error_code& ec) {
-      if (!ec && generation == self->generation_) {
-        error_code ignored;
-        self->socket_.close(ignored);  // the pending operation fails with operation_aborted
-      }
-    });
+    deadline_.async_wait(
+        [self = shared_from_this(), generation = generation_](const error_code& ec) {
+          if (!ec && generation == self->generation_) {
+            error_code ignored;
+            self->socket_.close(ignored);  // the pending operation fails with operation_aborted
+          }
+        });
     if (socket_.is_open()) {
       return write();
     }
@@ -173,10 +182,9 @@ class connection : public std::enable_shared_from_this<connection> {
   void read() {
     parser_.emplace();
     parser_->body_limit(response_body_bytes_max);
-    http::async_read(socket_, buffer_, *parser_,
-                     [self = shared_from_this()](const error_code& ec, std::size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(const error_code& ec) {
@@ -250,9 +258,8 @@ class connection : public std::enable_shared_from_this<connection> {
   boost::beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
   http_request request_;
-  bench_clock::time_point started_;   // latency is measured from here
-  bench_clock::time_point next_due_;  // open loop only
-  uint64_t generation_ = 0;           // tells a stale deadline from the current one
+  bench_clock::time_point started_;  // latency is measured from here
+  uint64_t generation_ = 0;          // tells a stale deadline from the current one
   bool is_abandoned_ = false;
   bool is_finished_ = false;
 };
@@ -271,8 +278,8 @@ bool resolve(const drive_settings& settings, tcp::endpoint& endpoint, std::strin
   return true;
 }
 
-run_plan make_plan(const drive_settings& settings, workload& work, const tcp::endpoint& endpoint) {
-  run_plan plan;
+void fill_plan(const drive_settings& settings, workload& work, const tcp::endpoint& endpoint,
+               std::atomic<uint64_t>& open_loop_next, run_plan& plan) {
   plan.endpoint = endpoint;
   plan.work = &work;
   plan.timeout = settings.timeout;
@@ -286,13 +293,9 @@ run_plan make_plan(const drive_settings& settings, workload& work, const tcp::en
     plan.measure_until = bench_clock::time_point::max();
   }
   if (settings.rate_per_s > 0) {
-    using seconds_f = std::chrono::duration<double>;
-    plan.open_loop_stagger =
-        std::chrono::duration_cast<bench_clock::duration>(seconds_f(1.0 / settings.rate_per_s));
-    plan.open_loop_interval = std::chrono::duration_cast<bench_clock::duration>(
-        seconds_f(settings.connection_count / settings.rate_per_s));
+    plan.rate_per_s = settings.rate_per_s;
+    plan.open_loop_next = &open_loop_next;
   }
-  return plan;
 }
 
 // Starts the thread's connections and, for a timed run, its drain deadline.
@@ -352,7 +355,9 @@ bool drive(const drive_settings& settings, workload& work, drive_stats& stats, s
   if (!resolve(settings, endpoint, error)) {
     return false;
   }
-  const run_plan plan = make_plan(settings, work, endpoint);
+  std::atomic<uint64_t> open_loop_next{0};
+  run_plan plan;
+  fill_plan(settings, work, endpoint, open_loop_next, plan);
   const std::size_t thread_count = std::max<std::size_t>(1, settings.thread_count);
   std::vector<std::unique_ptr<thread_state>> threads;
   for (std::size_t t = 0; t < thread_count; ++t) {
@@ -360,7 +365,7 @@ bool drive(const drive_settings& settings, workload& work, drive_stats& stats, s
   }
   for (std::size_t c = 0; c < settings.connection_count; ++c) {
     thread_state& owner = *threads[c % thread_count];
-    owner.connections.push_back(std::make_shared<connection>(owner, plan, c));
+    owner.connections.push_back(std::make_shared<connection>(owner, plan));
   }
   std::atomic<std::size_t> finished{0};
   std::vector<std::thread> workers;

@@ -92,9 +92,8 @@ jwt_signer::jwt_signer(std::string key, std::string kid, std::string issuer, std
 std::string jwt_signer::sign(std::string_view user_id, std::string_view email, int64_t now_s,
                              int64_t ttl_s) const {
   const nlohmann::ordered_json payload = {
-      {"iss", issuer_},      {"sub", user_id},  {"aud", audience_},
-      {"jti", random_hex(16)}, {"email", email}, {"iat", now_s},
-      {"nbf", now_s},        {"exp", now_s + ttl_s}};
+      {"iss", issuer_}, {"sub", user_id}, {"aud", audience_}, {"jti", random_hex(16)},
+      {"email", email}, {"iat", now_s},   {"nbf", now_s},     {"exp", now_s + ttl_s}};
   // replace: a stray byte in a cached e-mail must not throw; the engine would refuse the token.
   const std::string payload_text =
       payload.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);

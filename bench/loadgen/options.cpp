@@ -12,7 +12,8 @@ namespace {
 
 constexpr double spends_per_s_ceiling = 200'000;  // well above what one box can do
 
-constexpr const char* help_text = R"(tally_loadgen: drives POST /v1/credits/spend and prints throughput and latency.
+constexpr const char* help_text =
+    R"(tally_loadgen: drives POST /v1/credits/spend and prints throughput and latency.
 
   --host=127.0.0.1 --port=8080     the engine
   --connections=64                 keep-alive connections (one request in flight each)
@@ -82,25 +83,38 @@ std::map<std::string, setter, std::less<>> setters(loadgen_options& o) {
       return !value.empty();
     };
   };
-  auto flag = [](bool& field) { return [&field](const std::string& v) { return parse_flag(v, field); }; };
+  auto flag = [](bool& field) {
+    return [&field](const std::string& v) { return parse_flag(v, field); };
+  };
   return {
       {"host", text(o.host)},
       {"port", [&o](const std::string& v) { return parse_integer<uint16_t>(v, 1, 65535, o.port); }},
       {"connections",
-       [&o](const std::string& v) { return parse_integer<uint32_t>(v, 1, 20'000, o.connection_count); }},
+       [&o](const std::string& v) {
+         return parse_integer<uint32_t>(v, 1, 20'000, o.connection_count);
+       }},
       {"threads",
        [&o](const std::string& v) { return parse_integer<uint32_t>(v, 1, 64, o.thread_count); }},
-      {"duration-s", [&o](const std::string& v) { return parse_number(v, o.duration_s) && o.duration_s > 0; }},
+      {"duration-s",
+       [&o](const std::string& v) { return parse_number(v, o.duration_s) && o.duration_s > 0; }},
       {"warmup-s", [&o](const std::string& v) { return parse_number(v, o.warmup_s); }},
       {"rate", [&o](const std::string& v) { return parse_number(v, o.rate_per_s); }},
       {"accounts",
-       [&o](const std::string& v) { return parse_integer<uint64_t>(v, 1, 100'000'000, o.account_count); }},
+       [&o](const std::string& v) {
+         return parse_integer<uint64_t>(v, 1, 100'000'000, o.account_count);
+       }},
       {"amount",
-       [&o](const std::string& v) { return parse_integer<int64_t>(v, 1, 1'000'000'000, o.amount); }},
+       [&o](const std::string& v) {
+         return parse_integer<int64_t>(v, 1, 1'000'000'000, o.amount);
+       }},
       {"grant",
-       [&o](const std::string& v) { return parse_integer<int64_t>(v, 1, 1'000'000'000'000, o.grant); }},
+       [&o](const std::string& v) {
+         return parse_integer<int64_t>(v, 1, 1'000'000'000'000, o.grant);
+       }},
       {"timeout-ms",
-       [&o](const std::string& v) { return parse_integer<uint32_t>(v, 100, 600'000, o.timeout_ms); }},
+       [&o](const std::string& v) {
+         return parse_integer<uint32_t>(v, 100, 600'000, o.timeout_ms);
+       }},
       {"admin-key", text(o.admin_key)},
       {"setup-only", flag(o.is_setup_only)},
       {"skip-setup", flag(o.is_setup_skipped)},

@@ -130,8 +130,8 @@ next_kind spend_workload::next(std::size_t thread_index, http_request& out) {
   per_thread& thread = threads_[thread_index];
   const std::size_t item =
       static_cast<std::size_t>(next_random(thread.random_state) % account_count_);
-  const std::string key = key_prefix_ + std::to_string(thread_index) + "-" +
-                          std::to_string(thread.sent_count++);
+  const std::string key =
+      key_prefix_ + std::to_string(thread_index) + "-" + std::to_string(thread.sent_count++);
   out.item = item;
   out.bytes = writer_.post("/v1/credits/spend", tokens_.token_for(accounts_[item]), key, body_);
   return next_kind::send;
@@ -193,12 +193,12 @@ std::chrono::milliseconds item_workload::on_answer(std::size_t, const http_reque
   const auto now = bench_clock::now();
   if (is_transient(answer.status)) {
     if (sent.attempt + 1 < attempts_max) {
-      requeue({sent.item, sent.step, sent.attempt + 1, now + retry_delay_min * (1 << sent.attempt)});
+      requeue(
+          {sent.item, sent.step, sent.attempt + 1, now + retry_delay_min * (1 << sent.attempt)});
       return std::chrono::milliseconds::zero();
     }
-    failures_.add(describe(sent.item, sent.step) + " (attempt " + std::to_string(attempts_max) +
-                      ")",
-                  answer);
+    failures_.add(
+        describe(sent.item, sent.step) + " (attempt " + std::to_string(attempts_max) + ")", answer);
     failed_count_.fetch_add(1);
     return std::chrono::milliseconds::zero();
   }

@@ -25,8 +25,8 @@ class request_writer {
   request_writer(const std::string& host, uint16_t port);
   // Returns a POST of `json_body`; `bearer` and `idempotency_key` are left
   // out when empty.
-  std::string post(std::string_view path, std::string_view bearer,
-                   std::string_view idempotency_key, std::string_view json_body) const;
+  std::string post(std::string_view path, std::string_view bearer, std::string_view idempotency_key,
+                   std::string_view json_body) const;
 
  private:
   std::string host_line_;

@@ -44,6 +44,7 @@ using tally::test::bearer;
 using tally::test::engine_fixture;
 using tally::test::engine_options;
 using tally::test::engine_process;
+using tally::test::header_list;
 using tally::test::http_client;
 using tally::test::http_response;
 using tally::test::pg_query;
@@ -445,9 +446,11 @@ TEST_CASE("grants, spends and the ledger page follow the contract and keep the l
 
   // kind filter.
   auto spends = client.get("/v1/credits/ledger?kind=spend", {bearer(user.token)});
+  INFO(spends);
   REQUIRE(spends.status == 200);
   std::vector<int64_t> spend_seqs;
-  for (const auto& item : spends.json()["items"]) {
+  const json spend_page = spends.json();
+  for (const auto& item : spend_page["items"]) {
     CHECK(item["kind"] == "spend");
     spend_seqs.push_back(item["seq"].get<int64_t>());
   }
@@ -738,8 +741,29 @@ TEST_CASE("one Idempotency-Key sent on 16 connections at once spends once and th
   seen.entry_ids.push_back(theirs.json()["entry_id"].get<std::string>());
   CHECK(balance_of(client, other) == std::make_pair(int64_t{93}, int64_t{0}));
 
-  // After a restart the account actor has forgotten the key: the journal answers, also when
-  // the balance could no longer pay for the request (a replay is not a new spend).
+  // Keys on reservations and commits follow the same rules.
+  auto third = register_user(client);
+  seen.entry_ids.push_back(grant(client, third.id, 10));
+  const std::string reserve_key = unique_key("reserve");
+  const std::string commit_key = unique_key("commit");
+  const header_list third_reserve{bearer(third.token), {"Idempotency-Key", reserve_key}};
+  auto first_hold = client.post_json("/v1/credits/reservations", {{"amount", 10}}, third_reserve);
+  REQUIRE(first_hold.status == 201);
+  const std::string hold_id = first_hold.json()["id"].get<std::string>();
+  seen.reservation_events.emplace_back("reserve", hold_id);
+  const std::string commit_target = "/v1/credits/reservations/" + hold_id + "/commit";
+  const header_list third_commit{bearer(third.token), {"Idempotency-Key", commit_key}};
+  auto first_commit = client.post_json(commit_target, {{"amount", 4}}, third_commit);
+  REQUIRE(first_commit.status == 200);
+  seen.reservation_events.emplace_back("commit", hold_id);
+  auto second_hold = client.post_json("/v1/credits/reservations", {{"amount", 6}},
+                                      {bearer(third.token), {"Idempotency-Key", "drain-third"}});
+  REQUIRE(second_hold.status == 201);
+  seen.reservation_events.emplace_back("reserve", second_hold.json()["id"].get<std::string>());
+  CHECK(balance_of(client, third) == std::make_pair(int64_t{0}, int64_t{6}));
+
+  // After a restart the account actors have forgotten every key: the journal answers, also
+  // when the balance could no longer pay for the request (a replay is not a new mutation).
   fixture.engine.stop();
   fixture.engine.restart();
   auto client_after = fixture.client();
@@ -754,6 +778,23 @@ TEST_CASE("one Idempotency-Key sent on 16 connections at once spends once and th
   CHECK(after_restart.json()["entry_id"] == entry_id);
   CHECK(balance_of(client_after, user) == std::make_pair(int64_t{0}, int64_t{0}));
   CHECK(pg_scalar(url, "SELECT count(*) FROM ledger.entries WHERE kind = 'spend'") == 3);
+
+  auto hold_again =
+      client_after.post_json("/v1/credits/reservations", {{"amount", 10}}, third_reserve);
+  INFO(hold_again);
+  CHECK(hold_again.status == 201);
+  CHECK(hold_again.header("idempotent-replayed") == "true");
+  CHECK(hold_again.json()["id"] == hold_id);
+  auto commit_again = client_after.post_json(commit_target, {{"amount", 4}}, third_commit);
+  INFO(commit_again);
+  CHECK(commit_again.status == 200);
+  CHECK(commit_again.header("idempotent-replayed") == "true");
+  CHECK(commit_again.json()["committed_amount"] == 4);
+  check_problem(client_after.post_json(commit_target, {{"amount", 5}}, third_commit), 422,
+                "idempotency_key_reused");
+  CHECK(balance_of(client_after, third) == std::make_pair(int64_t{0}, int64_t{6}));
+  CHECK(pg_scalar(url, "SELECT count(*) FROM ledger.entries WHERE account_id = '" + third.id +
+                           "'") == 4);  // grant, reserve, commit, reserve
 
   check_ledger_invariants(fixture, seen);
 }

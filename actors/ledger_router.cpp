@@ -86,14 +86,25 @@ ledger_router_actor::behavior_type router_behavior(router_self self,
   st.reader = std::move(reader);
   st.settings = settings;
   st.resident_max = resident_max;
-  self->attach_functor([self](const caf::error&) {
+  // Writers and the reader pool end with the router, whatever ends it. The
+  // functors capture addresses, never the state (it is gone when they run).
+  for (const auto& writer : st.writers) {
+    self->attach_functor([address = writer.address()](const caf::error&) {
+      caf::anon_send_exit(address, caf::exit_reason::user_shutdown);
+    });
+  }
+  self->attach_functor([address = st.reader.address()](const caf::error&) {
+    caf::anon_send_exit(address, caf::exit_reason::user_shutdown);
+  });
+  // At shutdown, resident account actors are told to stop while the state
+  // that lists them still exists; each finishes its pipeline, then quits.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
     for (auto& [id, entry] : self->state.accounts) {
       caf::anon_send_exit(entry.handle, caf::exit_reason::user_shutdown);
     }
-    for (auto& writer : self->state.writers) {
-      caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
-    }
-    caf::anon_send_exit(self->state.reader, caf::exit_reason::user_shutdown);
+    self->state.accounts.clear();
+    self->state.lru.clear();
+    self->quit(msg.reason);
   });
   return {
       [=](mutate_atom a, const ledger_request& request) {

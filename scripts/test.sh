@@ -29,3 +29,9 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 start=$(date +%s)
 ctest --test-dir "$build_dir" --output-on-failure -j "${TALLY_TEST_JOBS:-2}" "$@"
 echo "test: ctest took $(( $(date +%s) - start ))s"
+
+# A short smoke run of the ledger benchmark (engine vs pgbench) on the same
+# binaries: it must complete without errors; its figures are not judged here.
+start=$(date +%s)
+bash bench/run_ledger_bench.sh --smoke --build-dir="$build_dir" --no-build
+echo "test: bench smoke took $(( $(date +%s) - start ))s"

@@ -269,6 +269,47 @@ void refuse_unless_journaled(account_self self, const ledger_request& request,
           });
 }
 
+// Marks memory stale and queues `request` to run again once the account is reloaded (after
+// the pipeline drains, as on_failed does).
+void rerun_after_reload(account_self self, const ledger_request& request,
+                        caf::typed_response_promise<ledger_receipt> promise, uint32_t attempt) {
+  auto& st = self->state;
+  st.ready = false;
+  st.projected = st.committed;
+  st.projected_seq = st.committed_seq;
+  st.waiting.push_back(
+      waiter{[self, request, promise, attempt] { process(self, request, promise, attempt); },
+             [promise](errc c) mutable { promise.deliver(caf::make_error(c)); }});
+  if (st.pipeline.empty() && !st.loading) {
+    start_load(self);
+  }
+}
+
+// Memory refused `request` (insufficient credits), but memory is current only while this
+// actor is the account's one writer: another engine on the same database may have granted
+// or released credits since, and this actor would refuse from memory forever. With nothing
+// in flight, the database decides: if the account moved since it was loaded, reload and run
+// the request again (at most conflict_retries_max times); else the refusal stands. With
+// writes in flight it stands at once: a foreign write fails them, and that reloads.
+void refuse_unless_stale(account_self self, const ledger_request& request,
+                         caf::typed_response_promise<ledger_receipt> promise, uint32_t attempt,
+                         caf::error refusal) {
+  auto& st = self->state;
+  if (!st.pipeline.empty() || attempt >= conflict_retries_max) {
+    return refuse_unless_journaled(self, request, promise, std::move(refusal));
+  }
+  const int64_t seq_then = st.committed_seq;
+  self->request(st.reader, st.settings.request_timeout, load_atom_v, st.account_id)
+      .then(
+          [=](account_snapshot& snapshot) mutable {
+            if (snapshot.last_seq == seq_then) {
+              return refuse_unless_journaled(self, request, promise, refusal);
+            }
+            rerun_after_reload(self, request, promise, attempt + 1);
+          },
+          [=](caf::error&) mutable { refuse_unless_journaled(self, request, promise, refusal); });
+}
+
 void on_failed(account_self self, int64_t seq, const caf::error& err) {
   auto& st = self->state;
   auto it = std::find_if(st.pipeline.begin(), st.pipeline.end(),
@@ -311,7 +352,7 @@ void on_failed(account_self self, int64_t seq, const caf::error& err) {
 
 // Finds the pending hold a commit/release/expire names, or answers why not.
 void with_hold(account_self self, const ledger_request& request,
-               caf::typed_response_promise<ledger_receipt> promise,
+               caf::typed_response_promise<ledger_receipt> promise, uint32_t attempt,
                const std::function<void(const pending_reservation&)>& use) {
   auto& st = self->state;
   auto hold = st.holds.find(request.reservation_id);
@@ -324,6 +365,10 @@ void with_hold(account_self self, const ledger_request& request,
       .then(
           [=](reservation_row& row) mutable {
             if (row.status == "pending") {
+              // Reserved through another engine (or an older incarnation): memory is stale.
+              if (attempt < conflict_retries_max) {
+                return rerun_after_reload(self, request, promise, attempt + 1);
+              }
               promise.deliver(caf::make_error(errc::sequence_conflict));
               return;
             }
@@ -379,7 +424,11 @@ void apply(account_self self, const ledger_request& request,
       TALLY_ASSERT(false);  // the HTTP layer only sends the kinds above
   }
   if (!delta) {
-    refuse_unless_journaled(self, request, promise, delta.error());
+    if (delta.error() == caf::make_error(errc::insufficient_credits)) {
+      refuse_unless_stale(self, request, promise, attempt, delta.error());
+    } else {
+      refuse_unless_journaled(self, request, promise, delta.error());
+    }
     return;
   }
   if (hold != nullptr) {
@@ -471,7 +520,7 @@ void process(account_self self, ledger_request request,
   }
   const entry_kind kind = kind_of(request);
   if (kind == entry_kind::commit || kind == entry_kind::release || kind == entry_kind::expire) {
-    return with_hold(self, request, promise, [=](const pending_reservation& hold) mutable {
+    return with_hold(self, request, promise, attempt, [=](const pending_reservation& hold) mutable {
       if (kind == entry_kind::expire && hold.expires_at_ms > now_ms()) {
         promise.deliver(caf::make_error(errc::reservation_not_pending));
         return;

@@ -20,15 +20,23 @@ struct cache_worker_state {
   std::unique_ptr<redis_client> redis;
   // Keys are namespaced (TALLY_REDIS_KEY_PREFIX) so engines can share a Redis.
   std::string deny_prefix;
+  std::string deny_channel;
   std::string rate_prefix;
 };
 
 using cache_worker = cache_actor::stateful_pointer<cache_worker_state>;
 
 caf::result<bool> on_deny(cache_worker self, const std::string& jti, int64_t ttl_s) {
-  auto reply = self->state.redis->command(
-      {"SET", self->state.deny_prefix + jti, "1", "EX", std::to_string(std::max<int64_t>(ttl_s, 1))});
-  if (!reply || reply->type == redis_reply::kind::error) {
+  const int64_t ttl = std::max<int64_t>(ttl_s, 1);
+  const int64_t expires_at = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count() +
+                             ttl;
+  // The key is the record; the message tells every node's revocation cache at once.
+  auto replies = self->state.redis->pipeline(
+      {{"SET", self->state.deny_prefix + jti, "1", "EX", std::to_string(ttl)},
+       {"PUBLISH", self->state.deny_channel, std::to_string(expires_at) + " " + jti}});
+  if (!replies || (*replies)[0].type == redis_reply::kind::error) {
     return errc::cache_unavailable;
   }
   return true;
@@ -70,6 +78,7 @@ cache_actor::behavior_type cache_worker_behavior(cache_worker self,
                                                  std::string key_prefix) {
   self->state.redis = std::make_unique<redis_client>(endpoint, redis_timeout);
   self->state.deny_prefix = key_prefix + "deny:";
+  self->state.deny_channel = key_prefix + "denied";
   self->state.rate_prefix = key_prefix + "rate:";
   return {
       [=](deny_atom, const std::string& jti, int64_t ttl_s) { return on_deny(self, jti, ttl_s); },

@@ -20,6 +20,7 @@
 #include "actors/cache.hpp"
 #include "actors/identity.hpp"
 #include "actors/ledger.hpp"
+#include "actors/revocation_cache.hpp"
 #include "config/config.hpp"
 #include "config/dev_secrets.hpp"
 #include "config/jwt_keys.hpp"
@@ -106,18 +107,20 @@ int serve(const config::config& cfg) {
   actor_cfg.set("scheduler.max-threads", static_cast<size_t>(actor_threads));
   // Fairness: no actor drains an unbounded mailbox before others run.
   actor_cfg.set("scheduler.max-throughput", static_cast<size_t>(300));
+  revocation_cache revoked;  // declared before `sys`: actors hold a pointer to it
   caf::actor_system sys{actor_cfg};
 
   auto identity = spawn_identity(sys, cfg);
   auto cache = spawn_cache(sys, cfg);
   auto ledger = spawn_ledger(sys, cfg);
+  auto revocation_sync = spawn_revocation_sync(sys, cfg, revoked);
   const auto timeout = std::chrono::milliseconds(cfg.actors.request_timeout_ms);
 
   http::registry metrics;
   http::authenticator auth(sys,
                            {config::jwt_keys(cfg), cfg.auth.jwt_issuer, cfg.auth.jwt_audience,
                             cfg.auth.admin_api_key, timeout},
-                           cache, identity);
+                           revoked, identity);
   http::rate_rule auth_ip_rule(sys, cache, "auth_ip", cfg.rate_limits.auth_per_ip_per_minute, 60,
                                cfg.rate_limits.local_keys_max, timeout);
   http::rate_rule auth_email_rule(sys, cache, "auth_email",
@@ -138,7 +141,8 @@ int serve(const config::config& cfg) {
 
   http::route_table routes;
   http::add_identity_routes(routes,
-                            {&sys, identity, cache, ledger.router, &auth_email_rule, timeout});
+                            {&sys, identity, cache, ledger.router, &revoked, &auth_email_rule,
+                             timeout});
   http::add_credits_routes(routes, {&sys, ledger.router, ledger.reader, identity, timeout});
   auto& connections_gauge =
       metrics.add_gauge("http_server_open_connections", "Open client connections.");
@@ -159,6 +163,7 @@ int serve(const config::config& cfg) {
     caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ledger.router, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(revocation_sync, caf::exit_reason::user_shutdown);
     return 1;
   }
   log::info("engine_started", {{"version", version},
@@ -179,6 +184,11 @@ int serve(const config::config& cfg) {
   caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(ledger.router, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(revocation_sync, caf::exit_reason::user_shutdown);
+  // Wait while the server, routes and limiters still exist: bridge actors may
+  // still post answers to connections until their requests end.
+  sys.await_all_actors_done();
+  log::info("engine_stopped");
   return 0;
 }
 

@@ -45,11 +45,8 @@ std::string_view bearer_token(const exchange& ex) {
 }
 
 authenticator::authenticator(caf::actor_system& sys, authenticator_settings settings,
-                             cache_actor cache, identity_actor identity)
-    : sys_(sys),
-      settings_(std::move(settings)),
-      cache_(std::move(cache)),
-      identity_(std::move(identity)) {}
+                             const revocation_cache& revoked, identity_actor identity)
+    : sys_(sys), settings_(std::move(settings)), revoked_(revoked), identity_(std::move(identity)) {}
 
 caf::expected<auth::access_claims> authenticator::verify(std::string_view token) const {
   auth::jwt_expectations expectations;
@@ -73,27 +70,25 @@ void authenticator::authenticate_user(const exchange_ptr& ex, std::function<void
     ex->set_caller(caller);
     next();
   };
-  auto& sys = sys_;
-  auto identity = identity_;
-  auto timeout = settings_.actor_timeout;
+  switch (revoked_.check(claims->jti, unix_now_s())) {
+    case revocation_cache::verdict::revoked:
+      return accept(true);
+    case revocation_cache::verdict::not_revoked:
+      return accept(false);
+    case revocation_cache::verdict::unknown:
+      break;
+  }
+  // The local copy may be missing logouts (Redis down or resyncing): the
+  // durable record in Postgres decides.
   ask<bool>(
-      sys_, cache_, timeout, ex,
-      [ex, accept, &sys, identity, timeout, jti = claims->jti](caf::expected<bool> denied) {
-        if (denied) {
-          return accept(*denied);
+      sys_, identity_, settings_.actor_timeout, ex,
+      [ex, accept](caf::expected<bool> revoked) {
+        if (!revoked) {
+          return ex->respond_error(revoked.error());
         }
-        // Redis is down or slow: the deny list's durable copy decides.
-        ask<bool>(
-            sys, identity, timeout, ex,
-            [ex, accept](caf::expected<bool> revoked) {
-              if (!revoked) {
-                return ex->respond_error(revoked.error());
-              }
-              accept(*revoked);
-            },
-            revoked_atom_v, jti);
+        accept(*revoked);
       },
-      denied_atom_v, claims->jti);
+      revoked_atom_v, claims->jti);
 }
 
 void authenticator::authenticate_admin(const exchange_ptr& ex,

@@ -2,7 +2,8 @@
 // Authentication for the two kinds of callers (API.md "Common rules"):
 // - users: `Authorization: Bearer <access JWT>`, verified on the io thread
 //   (HS256 with pinned algorithm, kid, iss/aud/exp/nbf), then checked against
-//   the deny list in Redis, falling back to Postgres when Redis is down;
+//   this node's copy of the deny list (kept in step with Redis), falling back
+//   to Postgres whenever that copy is not known to be complete;
 // - admins: `Authorization: Bearer <admin API key>`, compared in constant time.
 // Failures answer 401 `unauthorized` with WWW-Authenticate: Bearer.
 
@@ -14,6 +15,7 @@
 
 #include "actors/cache.hpp"
 #include "actors/identity.hpp"
+#include "actors/revocation_cache.hpp"
 #include "auth/auth.hpp"
 #include "http/exchange.hpp"
 
@@ -29,8 +31,8 @@ struct authenticator_settings {
 
 class authenticator {
  public:
-  authenticator(caf::actor_system& sys, authenticator_settings settings, cache_actor cache,
-                identity_actor identity);
+  authenticator(caf::actor_system& sys, authenticator_settings settings,
+                const revocation_cache& revoked, identity_actor identity);
 
   // Verifies the caller's access token and deny-list status. On success sets
   // ex->caller() and runs `next` on the io thread; on failure answers 401 (or
@@ -47,7 +49,7 @@ class authenticator {
  private:
   caf::actor_system& sys_;
   authenticator_settings settings_;
-  cache_actor cache_;
+  const revocation_cache& revoked_;
   identity_actor identity_;
 };
 

@@ -72,18 +72,25 @@ std::set<std::pair<std::string, std::string>> existing_keys(
 }
 
 // Updates each account's projection to its last item's balances, on the
-// condition that last_seq is still the first item's predecessor. Returns the
-// accounts whose condition held.
+// condition that the account is still exactly where the first item started:
+// last_seq is its predecessor and the balances are the ones it was computed
+// from. The seq alone is not enough: an actor pipelines a chain of entries on
+// its own uncommitted ones, and when the chain's head lost to another writer
+// (another engine, an older incarnation of the actor) its tail's seqs can line
+// up with that writer's entries; applying it there would journal deltas from a
+// state that never existed. Returns the accounts whose condition held.
 std::set<std::string> update_projections(
     pqxx::work& tx, const std::vector<journal_item>& items,
     const std::map<std::string, std::vector<std::size_t>>& groups) {
   std::vector<std::string> accounts;
-  std::vector<int64_t> expected, last, available, reserved;
+  std::vector<int64_t> expected, available_before, reserved_before, last, available, reserved;
   for (const auto& [account, indexes] : groups) {
     const auto& first = items[indexes.front()];
     const auto& final_item = items[indexes.back()];
     accounts.push_back(account);
     expected.push_back(first.seq - 1);
+    available_before.push_back(first.available_after - first.delta_available);
+    reserved_before.push_back(first.reserved_after - first.delta_reserved);
     last.push_back(final_item.seq);
     available.push_back(final_item.available_after);
     reserved.push_back(final_item.reserved_after);
@@ -95,12 +102,15 @@ std::set<std::string> update_projections(
   auto rows = tx.exec_params(
       "UPDATE ledger.accounts a SET available = v.available, reserved = v.reserved, "
       "  last_seq = v.last_seq, updated_at = now() "
-      "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) "
-      "  AS v(account_id, expected_seq, last_seq, available, reserved) "
+      "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
+      "  $6::bigint[], $7::bigint[]) "
+      "  AS v(account_id, expected_seq, available_before, reserved_before, last_seq, available, "
+      "       reserved) "
       "WHERE a.account_id = v.account_id AND a.last_seq = v.expected_seq "
+      "  AND a.available = v.available_before AND a.reserved = v.reserved_before "
       "RETURNING a.account_id::text",
-      text_array(accounts, false), int_array(expected), int_array(last), int_array(available),
-      int_array(reserved));
+      text_array(accounts, false), int_array(expected), int_array(available_before),
+      int_array(reserved_before), int_array(last), int_array(available), int_array(reserved));
   for (const auto& row : rows) {
     updated.insert(row[0].as<std::string>());
   }
@@ -261,7 +271,10 @@ bool open_account(pqxx::connection& connection, const std::string& account_id) {
 
 account_snapshot load_account(pqxx::connection& connection, const std::string& account_id) {
   open_account(connection, account_id);
-  pqxx::read_transaction tx{connection};
+  // One snapshot for the row and its holds: under READ COMMITTED a batch committing between
+  // the two statements (a draining older actor, another engine) would pair a balance with
+  // another moment's reservations, and the actor asserts they agree.
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{connection};
   auto row = tx.exec_params1(
       "SELECT available, reserved, last_seq, (extract(epoch FROM updated_at) * 1000)::bigint "
       "FROM ledger.accounts WHERE account_id = $1",

@@ -147,6 +147,9 @@ void post_logout(const identity_routes_deps& deps, const exchange_ptr& ex) {
   const auto& caller = ex->caller();
   logout_request request{caller.user_id, caller.jti, caller.expires_at_s, token.value_or(""),
                          ex->request_id()};
+  if (deps.revoked != nullptr) {
+    deps.revoked->add(caller.jti, caller.expires_at_s);  // this node denies it from now on
+  }
   ask<bool>(
       *deps.sys, deps.identity, deps.timeout, ex,
       [deps, ex, caller](caf::expected<bool> done) {

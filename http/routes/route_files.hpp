@@ -11,6 +11,7 @@
 #include "actors/cache.hpp"
 #include "actors/identity.hpp"
 #include "actors/ledger.hpp"
+#include "actors/revocation_cache.hpp"
 #include "http/limiter.hpp"
 #include "http/metrics.hpp"
 #include "http/routes.hpp"
@@ -22,6 +23,7 @@ struct identity_routes_deps {
   identity_actor identity;
   cache_actor cache;
   ledger_actor ledger;  // opens the account at registration; balance in users/me
+  revocation_cache* revoked = nullptr;  // logout denies the token on this node at once
   rate_rule* email_rule = nullptr;  // per-e-mail limit on register/login
   std::chrono::milliseconds timeout{5'000};
 };

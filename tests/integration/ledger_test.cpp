@@ -764,7 +764,7 @@ TEST_CASE("one Idempotency-Key sent on 16 connections at once spends once and th
 
   // After a restart the account actors have forgotten every key: the journal answers, also
   // when the balance could no longer pay for the request (a replay is not a new mutation).
-  fixture.engine.stop();
+  CHECK(fixture.engine.stop() == 0);  // a graceful stop with accounts resident
   fixture.engine.restart();
   auto client_after = fixture.client();
   auto drain = spend(client_after, user, 93, unique_key("drain"));
@@ -887,21 +887,18 @@ mixed_tally run_mixed_worker(const engine_process& engine, const std::vector<tes
   return out;
 }
 
-}  // namespace
-
-TEST_CASE("mixed spends and reservations over 200 accounts keep every credit accounted for",
-          "[integration][ledger]") {
-  constexpr int account_count = 200;
-  constexpr int thread_count = 16;
+// Registers `account_count` users, grants each 1000, runs `thread_count` mixed workers for
+// `load_time`, waits 3 s for short reservations to expire, then checks that every credit is
+// accounted for and the invariants hold. `label` prefixes the figures it reports.
+void run_mixed_load(const engine_fixture& fixture, const std::string& label, int account_count,
+                    int thread_count, std::chrono::seconds load_time) {
   constexpr int64_t credits = 1000;
-  constexpr auto load_time = std::chrono::seconds(10);
-  engine_fixture fixture;
   const std::string& url = fixture.database.url();
 
   auto started = clock_type::now();
   const auto users = register_users(fixture.engine, account_count, 8);
-  report("mixed load", std::to_string(account_count) + " users registered in " +
-                           std::to_string(seconds_since(started)) + " s (8 threads)");
+  report(label, std::to_string(account_count) + " users registered in " +
+                    std::to_string(seconds_since(started)) + " s (8 threads)");
   acknowledged granted;
   started = clock_type::now();
   {
@@ -916,10 +913,10 @@ TEST_CASE("mixed spends and reservations over 200 accounts keep every credit acc
       }
     });
   }
-  report("mixed load", std::to_string(account_count) + " grants in " +
-                           std::to_string(seconds_since(started)) + " s");
+  report(label, std::to_string(account_count) + " grants in " +
+                    std::to_string(seconds_since(started)) + " s");
 
-  std::vector<mixed_tally> tallies(thread_count);
+  std::vector<mixed_tally> tallies(static_cast<std::size_t>(thread_count));
   started = clock_type::now();
   const auto deadline = started + load_time;
   run_threads(thread_count, [&](int t) {
@@ -938,10 +935,10 @@ TEST_CASE("mixed spends and reservations over 200 accounts keep every credit acc
     total.committed += one.committed;
     total.operations += one.operations;
   }
-  report("mixed load", std::to_string(total.operations) + " operations in " +
-                           std::to_string(load_s) + " s (" +
-                           std::to_string(static_cast<double>(total.operations) / load_s) +
-                           " ops/s): " + describe_counts(total.outcomes));
+  report(label, std::to_string(total.operations) + " operations over " +
+                    std::to_string(thread_count) + " connections in " + std::to_string(load_s) +
+                    " s (" + std::to_string(static_cast<double>(total.operations) / load_s) +
+                    " ops/s): " + describe_counts(total.outcomes));
   for (const auto& [outcome, count] : total.outcomes) {
     INFO(outcome << ": " << count);
     const bool expected = outcome.find(" 201") != std::string::npos ||
@@ -952,12 +949,11 @@ TEST_CASE("mixed spends and reservations over 200 accounts keep every credit acc
 
   // Short reservations expire within a few seconds; give the expiry tick 3 s.
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  const std::string overdue_sql =
-      "SELECT count(*) FROM ledger.reservations WHERE status = 'pending' AND expires_at < now()";
-  const int64_t overdue = pg_scalar(url, overdue_sql);
-  report("mixed load",
-         "pending reservations past expiry 3 s after the load: " + std::to_string(overdue) +
-             "; short-lived reservations: " + std::to_string(total.short_lived.size()));
+  const int64_t overdue = pg_scalar(
+      url,
+      "SELECT count(*) FROM ledger.reservations WHERE status = 'pending' AND expires_at < now()");
+  report(label, "pending reservations past expiry 3 s after the load: " + std::to_string(overdue) +
+                    "; short-lived reservations: " + std::to_string(total.short_lived.size()));
   CHECK(overdue == 0);
   if (!total.short_lived.empty()) {
     CHECK(pg_scalar(url, "SELECT count(*) FROM ledger.reservations WHERE reservation_id = ANY(" +
@@ -970,12 +966,31 @@ TEST_CASE("mixed spends and reservations over 200 accounts keep every credit acc
 
   // Every credit is accounted for: granted = held + committed + spent.
   const int64_t held = pg_scalar(url, "SELECT sum(available + reserved) FROM ledger.accounts");
-  report("mixed load", "granted " + std::to_string(credits * account_count) + ", spent " +
-                           std::to_string(total.spent) + ", committed " +
-                           std::to_string(total.committed) + ", held " + std::to_string(held));
+  report(label, "granted " + std::to_string(credits * account_count) + ", spent " +
+                    std::to_string(total.spent) + ", committed " + std::to_string(total.committed) +
+                    ", held " + std::to_string(held));
   CHECK(held == credits * account_count - total.committed - total.spent);
   CHECK(pg_scalar(url, "SELECT count(*) FROM ledger.accounts") == account_count);
   check_ledger_invariants(fixture, total.seen);
+}
+
+}  // namespace
+
+TEST_CASE("mixed spends and reservations over 200 accounts keep every credit accounted for",
+          "[integration][ledger]") {
+  engine_fixture fixture;
+  run_mixed_load(fixture, "mixed load", 200, 16, std::chrono::seconds(10));
+}
+
+// Actors stop while their writes are in flight (LRU eviction at 16 residents, passivation
+// after 100 ms idle), so two incarnations of one account write through the same journal
+// writer and reload while the other commits.
+TEST_CASE("accounts evicted and passivated mid-write keep the journal whole",
+          "[integration][ledger]") {
+  engine_fixture fixture(
+      tally::test::env_map{{"TALLY_LEDGER_RESIDENT_MAX", "16"}, {"TALLY_LEDGER_IDLE_MS", "100"}});
+  run_mixed_load(fixture, "churn", 48, 8, std::chrono::seconds(5));
+  CHECK(fixture.engine.is_running());
 }
 
 // =============================================================================================
@@ -1241,6 +1256,292 @@ TEST_CASE("two engines spending on the same accounts never overspend or corrupt 
   auto second_report = second_client.get("/v1/admin/reconcile", fixture.admin_headers());
   REQUIRE(second_report.status == 200);
   CHECK(second_report.json()["ok"] == true);
+}
+
+namespace {
+
+// Sends `send()` until it is not a lost race (409 sequence_conflict, 409
+// idempotency_key_in_flight, 503), at most `attempts_max` times; the request carries an
+// Idempotency-Key, so a retry never applies twice. Counts every answer in `counts`.
+http_response send_until_settled(const std::function<http_response()>& send,
+                                 std::map<std::string, int64_t>& counts, int attempts_max = 200) {
+  http_response response;
+  for (int attempt = 0; attempt < attempts_max; ++attempt) {
+    response = send();
+    const std::string outcome = outcome_of(response);
+    ++counts[outcome];
+    const bool lost_race = outcome == "409 sequence_conflict" ||
+                           outcome == "409 idempotency_key_in_flight" || response.status == 503;
+    if (!lost_race) {
+      return response;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ++counts["gave up"];
+  return response;
+}
+
+}  // namespace
+
+TEST_CASE("an engine sees what another engine wrote to an account it holds in memory",
+          "[integration][ledger]") {
+  engine_fixture fixture;
+  engine_options second_options;
+  second_options.env = tally::test::fixture_env(fixture.database, fixture.run_dir);
+  engine_process second(second_options);
+  auto a = fixture.client();
+  auto b = second.client();
+  acknowledged seen;
+  auto user = register_user(a);
+  CHECK(balance_of(b, user) == std::make_pair(int64_t{0}, int64_t{0}));  // resident on B
+
+  // Granted through A, spent through B: B must not refuse from its stale memory.
+  seen.entry_ids.push_back(grant(a, user.id, 100));
+  auto spent = spend(b, user, 5, unique_key("cross"));
+  INFO(spent);
+  REQUIRE(spent.status == 201);
+  CHECK(spent.json()["available"] == 95);
+  seen.entry_ids.push_back(spent.json()["entry_id"].get<std::string>());
+
+  // Reserved through A (whose memory says 100), committed in part through B.
+  auto hold = reserve(a, user, {{"amount", 10}});
+  INFO(hold);
+  REQUIRE(hold.status == 201);
+  const std::string hold_id = hold.json()["id"].get<std::string>();
+  seen.reservation_events.emplace_back("reserve", hold_id);
+  auto committed = commit(b, user, hold_id, 4);
+  INFO(committed);
+  REQUIRE(committed.status == 200);
+  CHECK(committed.json()["committed_amount"] == 4);
+  seen.reservation_events.emplace_back("commit", hold_id);
+  check_problem(release(a, user, hold_id), 409, "reservation_not_pending");
+
+  // A's memory says 85 available; the database says 91.
+  auto all = spend(a, user, 91, unique_key("cross"));
+  INFO(all);
+  REQUIRE(all.status == 201);
+  CHECK(all.json()["available"] == 0);
+  seen.entry_ids.push_back(all.json()["entry_id"].get<std::string>());
+  check_problem(spend(b, user, 1, unique_key("cross")), 402, "insufficient_credits");
+  CHECK(balance_of(a, user) == std::make_pair(int64_t{0}, int64_t{0}));
+  CHECK(balance_of(b, user) == std::make_pair(int64_t{0}, int64_t{0}));
+
+  // Reads: an engine answers GET /v1/credits/balance from its actor's memory.
+  seen.entry_ids.push_back(grant(a, user.id, 50));
+  const auto b_view = balance_of(b, user);
+  report("cross-engine", "after a grant of 50 through A, B's balance reads available " +
+                             std::to_string(b_view.first) + " (database: 50)");
+  check_ledger_invariants(fixture, seen);
+}
+
+TEST_CASE("two engines reserving, committing and releasing on the same accounts agree",
+          "[integration][ledger]") {
+  constexpr int account_count = 5;
+  constexpr int threads_per_engine = 8;
+  constexpr int64_t credits = 10'000;
+  constexpr auto load_time = std::chrono::seconds(4);
+  engine_fixture fixture;
+  const std::string& url = fixture.database.url();
+  engine_options second_options;
+  second_options.env = tally::test::fixture_env(fixture.database, fixture.run_dir);
+  engine_process second(second_options);
+  const std::vector<const engine_process*> engines{&fixture.engine, &second};
+  const auto users = register_users(fixture.engine, account_count, account_count);
+  acknowledged seen;
+  {
+    auto client = fixture.client();
+    for (const auto& user : users) {
+      seen.entry_ids.push_back(grant(client, user.id, credits));
+    }
+  }
+
+  std::mutex mutex;
+  std::map<std::string, int64_t> outcomes;
+  int64_t spent = 0;
+  int64_t committed = 0;
+  int64_t operations = 0;
+  const auto started = clock_type::now();
+  const auto deadline = started + load_time;
+  run_threads(static_cast<int>(engines.size()) * threads_per_engine, [&](int t) {
+    std::mt19937 random(500u + static_cast<unsigned>(t));
+    // Each request goes to a random engine: a hold reserved on one is finished on either.
+    std::vector<http_client> clients;
+    for (const auto* engine : engines) {
+      clients.push_back(engine->client());
+    }
+    auto any_client = [&]() -> http_client& { return clients[random() % clients.size()]; };
+    std::map<std::string, int64_t> counts;
+    acknowledged mine;
+    std::vector<open_hold> holds;
+    int64_t my_spent = 0;
+    int64_t my_committed = 0;
+    int64_t my_operations = 0;
+    while (clock_type::now() < deadline) {
+      ++my_operations;
+      const std::size_t user_index = random() % account_count;
+      const test_user& user = users[user_index];
+      const auto roll = random() % 100;
+      const header_list headers{bearer(user.token), {"Idempotency-Key", unique_key("both")}};
+      if (roll < 40) {
+        const int64_t amount = 1 + static_cast<int64_t>(random() % 3);
+        auto response = send_until_settled(
+            [&] {
+              return any_client().post_json("/v1/credits/spend", {{"amount", amount}}, headers);
+            },
+            counts);
+        if (response.status == 201) {
+          my_spent += amount;
+          mine.entry_ids.push_back(response.json()["entry_id"].get<std::string>());
+        }
+      } else if (roll < 70 || holds.empty()) {
+        const int64_t amount = 1 + static_cast<int64_t>(random() % 5);
+        auto response = send_until_settled(
+            [&] {
+              return any_client().post_json("/v1/credits/reservations", {{"amount", amount}},
+                                            headers);
+            },
+            counts);
+        if (response.status == 201) {
+          const std::string id = response.json()["id"].get<std::string>();
+          mine.reservation_events.emplace_back("reserve", id);
+          holds.push_back({user_index, id, amount});
+        }
+      } else {
+        const std::size_t index = random() % holds.size();
+        const open_hold hold = holds[index];
+        holds.erase(holds.begin() + static_cast<std::ptrdiff_t>(index));
+        const header_list owner_headers{bearer(users[hold.user_index].token),
+                                        {"Idempotency-Key", unique_key("both")}};
+        const std::string target = "/v1/credits/reservations/" + hold.id;
+        if (roll < 85) {
+          const int64_t amount = static_cast<int64_t>(random() % (hold.amount + 1));
+          auto response = send_until_settled(
+              [&] {
+                return any_client().post_json(target + "/commit", {{"amount", amount}},
+                                              owner_headers);
+              },
+              counts);
+          if (response.status == 200) {
+            my_committed += amount;
+            mine.reservation_events.emplace_back("commit", hold.id);
+          }
+        } else {
+          auto response = send_until_settled(
+              [&] { return any_client().request("POST", target + "/release", "", owner_headers); },
+              counts);
+          if (response.status == 200) {
+            mine.reservation_events.emplace_back("release", hold.id);
+          }
+        }
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    merge_counts(outcomes, counts);
+    seen.merge(mine);
+    spent += my_spent;
+    committed += my_committed;
+    operations += my_operations;
+  });
+  const double load_s = seconds_since(started);
+  report("two engines, reservations", std::to_string(operations) + " operations in " +
+                                          std::to_string(load_s) +
+                                          " s through both engines: " + describe_counts(outcomes));
+  INFO(describe_counts(outcomes));
+  CHECK(outcomes.count("gave up") == 0);
+  for (const auto& [outcome, count] : outcomes) {
+    INFO(outcome);
+    const bool expected =
+        outcome == "200" || outcome == "201" || outcome == "402 insufficient_credits" ||
+        outcome == "409 sequence_conflict" || outcome == "409 idempotency_key_in_flight" ||
+        outcome.rfind("503 ", 0) == 0;
+    CHECK(expected);
+  }
+  const int64_t held = pg_scalar(url, "SELECT sum(available + reserved) FROM ledger.accounts");
+  report("two engines, reservations",
+         "granted " + std::to_string(credits * account_count) + ", spent " + std::to_string(spent) +
+             ", committed " + std::to_string(committed) + ", held " + std::to_string(held));
+  CHECK(held == credits * account_count - spent - committed);
+  check_ledger_invariants(fixture, seen);
+  CHECK(second.is_running());
+}
+
+TEST_CASE("a database stall longer than the actor timeout answers 503 and loses nothing",
+          "[integration][ledger]") {
+  engine_fixture fixture(tally::test::env_map{{"TALLY_ACTOR_TIMEOUT_MS", "1000"}});
+  const std::string& url = fixture.database.url();
+  auto client = fixture.client();
+  auto user = register_user(client);
+  acknowledged seen;
+  seen.entry_ids.push_back(grant(client, user.id, 1'000'000));
+
+  // A session holds the account's row for 3 s: every journal write of it waits, longer than
+  // the 1 s the account actor waits for its writer.
+  std::atomic<bool> done{false};
+  std::mutex mutex;
+  std::map<std::string, int64_t> outcomes;
+  std::vector<std::pair<std::string, std::string>> unanswered;  // key, outcome (not 201)
+  run_threads(5, [&](int t) {
+    if (t == 4) {
+      pqxx::connection connection(url);
+      pqxx::work lock(connection);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      lock.exec("SELECT 1 FROM ledger.accounts WHERE account_id = '" + user.id + "' FOR UPDATE");
+      std::this_thread::sleep_for(std::chrono::seconds(3));
+      lock.commit();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      done = true;
+      return;
+    }
+    auto connection = fixture.client();
+    std::map<std::string, int64_t> counts;
+    std::vector<std::string> entries;
+    std::vector<std::pair<std::string, std::string>> refused;
+    while (!done) {
+      const std::string key = unique_key("stall");
+      auto response = spend(connection, user, 1, key);
+      ++counts[outcome_of(response)];
+      if (response.status == 201) {
+        entries.push_back(response.json()["entry_id"].get<std::string>());
+      } else {
+        refused.emplace_back(key, outcome_of(response));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    merge_counts(outcomes, counts);
+    seen.entry_ids.insert(seen.entry_ids.end(), entries.begin(), entries.end());
+    unanswered.insert(unanswered.end(), refused.begin(), refused.end());
+  });
+  report("stall", "3 s row lock, 1 s actor timeout: " + describe_counts(outcomes));
+  INFO(describe_counts(outcomes));
+  REQUIRE(fixture.engine.is_running());
+  CHECK(outcomes["503 upstream_timeout"] + outcomes["503 storage_unavailable"] > 0);
+  for (const auto& [outcome, count] : outcomes) {
+    INFO(outcome);
+    CHECK((outcome == "201" || outcome.rfind("503 ", 0) == 0));
+  }
+  // The account's memory agrees with the database again.
+  const auto view = balance_of(client, user);
+  CHECK(view.first == pg_scalar(url, "SELECT available FROM ledger.accounts WHERE account_id = '" +
+                                         user.id + "'"));
+  // A 503 is ambiguous: retried, each key replays or runs now, never twice.
+  int64_t replayed = 0;
+  for (const auto& [key, outcome] : unanswered) {
+    auto response = spend(client, user, 1, key);
+    INFO(key << " first " << outcome << ", retry " << response);
+    CHECK(response.status == 201);
+    if (response.status == 201) {
+      replayed += response.header("idempotent-replayed") == "true" ? 1 : 0;
+      seen.entry_ids.push_back(response.json()["entry_id"].get<std::string>());
+    }
+  }
+  report("stall", std::to_string(unanswered.size()) + " refused keys retried: " +
+                      std::to_string(replayed) + " had been committed (replayed)");
+  CHECK(pg_query(url,
+                 "SELECT account_id, idempotency_key FROM ledger.entries WHERE idempotency_key "
+                 "IS NOT NULL GROUP BY account_id, idempotency_key HAVING count(*) > 1")
+            .empty());
+  check_ledger_invariants(fixture, seen);
 }
 
 // =============================================================================================

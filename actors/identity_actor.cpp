@@ -140,6 +140,7 @@ caf::result<auth_grant> on_refresh(identity_worker self, const refresh_request& 
   auto& st = self->state;
   auth_grant grant;
   bool refused = false;
+  std::string revoked_session;
   const errc failure = st.db->run([&](pqxx::connection& connection) {
     pqxx::work tx{connection};
     const std::string digest = auth::sha256_hex(r.refresh_token);
@@ -149,6 +150,7 @@ caf::result<auth_grant> on_refresh(identity_worker self, const refresh_request& 
       if (found.state == refresh_lookup::reused) {
         // RFC 9700 4.14.2: a rotated token seen again means it leaked; end the family.
         revoke_session(tx, found.session_id, "refresh_token_reuse");
+        revoked_session = found.session_id;
         append_audit(tx, {"user:" + found.user_id, "security.refresh_token_reuse",
                           "session:" + found.session_id, std::nullopt, r.request_id,
                           r.source_ip});
@@ -167,6 +169,10 @@ caf::result<auth_grant> on_refresh(identity_worker self, const refresh_request& 
   });
   if (failure != errc{}) {
     return failure;
+  }
+  if (!revoked_session.empty()) {
+    // The caller denies the session's access tokens too; the context names it.
+    return caf::make_error(errc::invalid_refresh_token, revoked_session);
   }
   if (refused) {
     return errc::invalid_refresh_token;

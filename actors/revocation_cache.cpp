@@ -21,9 +21,18 @@ revocation_cache::verdict revocation_cache::check(const std::string& jti, int64_
     return verdict::unknown;
   }
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  auto it = expiry_by_jti_.find(jti);
-  return it != expiry_by_jti_.end() && it->second >= now_s ? verdict::revoked
-                                                           : verdict::not_revoked;
+  auto denied = [&](const std::string& id) {
+    auto it = expiry_by_jti_.find(id);
+    return it != expiry_by_jti_.end() && it->second >= now_s;
+  };
+  // An access token's jti starts with its session id: a revoked session
+  // (refresh-token reuse) denies every access token it issued.
+  const std::string session = session_key(jti.substr(0, jti.find('.')));
+  return denied(jti) || denied(session) ? verdict::revoked : verdict::not_revoked;
+}
+
+std::string revocation_cache::session_key(const std::string& session_id) {
+  return "session:" + session_id;
 }
 
 void revocation_cache::add(const std::string& jti, int64_t expires_at_s) {

@@ -32,7 +32,10 @@ class revocation_cache {
   // than grow without limit.
   static constexpr std::size_t entries_max = 1'000'000;
 
+  // Revoked when the jti itself or its session (the jti's prefix) is denied.
   verdict check(const std::string& jti, int64_t now_s) const;
+  // The deny-list id that revokes a whole session's access tokens.
+  static std::string session_key(const std::string& session_id);
   void add(const std::string& jti, int64_t expires_at_s);
   void set_synced(bool synced);
   bool synced() const { return synced_.load(); }

@@ -142,7 +142,7 @@ int serve(const config::config& cfg) {
   http::route_table routes;
   http::add_identity_routes(routes,
                             {&sys, identity, cache, ledger.router, &revoked, &auth_email_rule,
-                             timeout});
+                             timeout, cfg.auth.access_ttl_s});
   http::add_credits_routes(routes, {&sys, ledger.router, ledger.reader, identity, timeout});
   auto& connections_gauge =
       metrics.add_gauge("http_server_open_connections", "Open client connections.");

@@ -113,6 +113,31 @@ void post_login(const identity_routes_deps& deps, const exchange_ptr& ex) {
   deps.email_rule->check(ex, email_rate_key(creds->email), run);
 }
 
+// A reused refresh token revoked its whole session (the identity worker names
+// it in the error's context): deny the session's access tokens on every node.
+void deny_reused_session(const identity_routes_deps& deps, const exchange_ptr& ex,
+                         const caf::error& err) {
+  if (err.context().size() != 1 || !err.context().match_element<std::string>(0)) {
+    return;
+  }
+  const std::string key = revocation_cache::session_key(err.context().get_as<std::string>(0));
+  const int64_t ttl_s = deps.access_ttl_s + 60;  // outlives every token the session issued
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  if (deps.revoked != nullptr) {
+    deps.revoked->add(key, now_s + ttl_s);
+  }
+  ask<bool>(
+      *deps.sys, deps.cache, deps.timeout, ex,
+      [ex](caf::expected<bool> denied) {
+        if (!denied) {
+          log::warn("deny_list_write_failed", {{"request_id", ex->request_id()}});
+        }
+      },
+      deny_atom_v, key, ttl_s);
+}
+
 void post_refresh(const identity_routes_deps& deps, const exchange_ptr& ex) {
   nlohmann::json body;
   if (!parse_json_body(ex, body)) {
@@ -125,8 +150,9 @@ void post_refresh(const identity_routes_deps& deps, const exchange_ptr& ex) {
   }
   ask<auth_grant>(
       *deps.sys, deps.identity, deps.timeout, ex,
-      [ex](caf::expected<auth_grant> grant) {
+      [deps, ex](caf::expected<auth_grant> grant) {
         if (!grant) {
+          deny_reused_session(deps, ex, grant.error());
           return ex->respond_error(grant.error());
         }
         ex->respond_json(200, grant_json(*grant));

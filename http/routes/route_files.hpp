@@ -26,6 +26,7 @@ struct identity_routes_deps {
   revocation_cache* revoked = nullptr;  // logout denies the token on this node at once
   rate_rule* email_rule = nullptr;  // per-e-mail limit on register/login
   std::chrono::milliseconds timeout{5'000};
+  int64_t access_ttl_s = 900;
 };
 
 // POST /v1/auth/{register,login,refresh,logout}, GET /v1/auth/validate, GET /v1/users/me.

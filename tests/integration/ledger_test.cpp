@@ -1,8 +1,11 @@
 // tests/integration/ledger_test.cpp: the ledger endpoints of API.md ("Credits", admin grants and
 // reconcile) against the real engine: spends, the ledger page, reservations and their expiry,
-// one hot account under 64 connections, concurrent Idempotency-Keys, mixed load over many
-// accounts, a crash (SIGKILL) under load, two engines on one database and, hidden behind
-// [.pgdown] (ctest entry integration_ledger_pgdown, run alone), a PostgreSQL outage.
+// one hot account under 64 connections, concurrent Idempotency-Keys (and keys the account
+// actor has forgotten), mixed load over many accounts, the same with actors evicted and
+// passivated mid-write, a crash (SIGKILL) under load, two engines on one database (spends,
+// reservations, and what one engine wrote seen by the other), a database stall longer than
+// the actor timeout and, hidden behind [.pgdown] (ctest entry integration_ledger_pgdown, run
+// alone), a PostgreSQL outage.
 //
 // After every case that moves credits, check_ledger_invariants() checks DESIGN invariants 1-4
 // and 7 from the outside: reconcile (HTTP and the `tally reconcile` subcommand) is clean, no
@@ -1465,6 +1468,9 @@ TEST_CASE("two engines reserving, committing and releasing on the same accounts 
   CHECK(second.is_running());
 }
 
+// =============================================================================================
+// 8. A database stall
+
 TEST_CASE("a database stall longer than the actor timeout answers 503 and loses nothing",
           "[integration][ledger]") {
   engine_fixture fixture(tally::test::env_map{{"TALLY_ACTOR_TIMEOUT_MS", "1000"}});
@@ -1545,7 +1551,7 @@ TEST_CASE("a database stall longer than the actor timeout answers 503 and loses 
 }
 
 // =============================================================================================
-// 8. A PostgreSQL outage (hidden: it stops the shared private cluster; ctest runs it alone as
+// 9. A PostgreSQL outage (hidden: it stops the shared private cluster; ctest runs it alone as
 // integration_ledger_pgdown)
 
 namespace {

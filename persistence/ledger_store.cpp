@@ -18,6 +18,53 @@ namespace {
 constexpr std::size_t reconcile_page_accounts = 1000;
 constexpr std::size_t reconcile_mismatches_max = 1000;
 
+constexpr std::pair<const char*, const char*> writer_statements[] = {
+    {"journal_existing_keys",
+     "SELECT e.account_id::text, e.idempotency_key FROM ledger.entries e "
+    "JOIN unnest($1::uuid[], $2::text[]) AS k(account_id, idempotency_key) "
+    "ON e.account_id = k.account_id AND e.idempotency_key = k.idempotency_key"},
+    {"journal_update_accounts",
+     "UPDATE ledger.accounts a SET available = v.available, reserved = v.reserved, "
+    "  last_seq = v.last_seq, updated_at = now() "
+    "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
+    "  $6::bigint[], $7::bigint[]) "
+    "  AS v(account_id, expected_seq, available_before, reserved_before, last_seq, available, "
+    "       reserved) "
+    "WHERE a.account_id = v.account_id AND a.last_seq = v.expected_seq "
+    "  AND a.available = v.available_before AND a.reserved = v.reserved_before "
+    "RETURNING a.account_id::text"},
+    {"journal_insert_entries",
+     "INSERT INTO ledger.entries (account_id, seq, entry_id, kind, amount, delta_available, "
+    "  delta_reserved, available_after, reserved_after, reference_type, reference_id, "
+    "  idempotency_key, request_sha256, metadata) "
+    "SELECT a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md::jsonb FROM unnest("
+    "  $1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], "
+    "  $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], "
+    "  $13::text[], $14::text[]) AS t(a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md)"},
+    {"journal_insert_reservations",
+     "INSERT INTO ledger.reservations (reservation_id, account_id, amount, status, expires_at) "
+    "SELECT r, a, am, 'pending', to_timestamp(e / 1000.0) "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[]) AS t(r, a, am, e)"},
+    {"journal_finish_reservations",
+     "UPDATE ledger.reservations r SET status = v.status, committed_amount = v.committed, "
+    "  updated_at = now() "
+    "FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS v(id, status, committed) "
+    "WHERE r.reservation_id = v.id AND r.status = 'pending'"},
+    {"journal_insert_audit",
+     "INSERT INTO audit.records (actor, action, subject, amount, request_id, detail) "
+    "SELECT a, ac, s, am, r, jsonb_build_object('entry_id', e, 'seq', q) FROM unnest("
+    "  $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[]) "
+    "  AS t(a, ac, s, am, r, e, q)"},
+};
+
+// Prepared once per connection: libpqxx keeps the definitions and prepares
+// lazily, so calling this on every batch costs a map lookup.
+void prepare_writer_statements(pqxx::connection& connection) {
+  for (const auto& [name, sql] : writer_statements) {
+    connection.prepare(name, sql);
+  }
+}
+
 const char* kind_name(uint8_t kind) {
   return to_string(static_cast<entry_kind>(kind));
 }
@@ -60,10 +107,7 @@ std::set<std::pair<std::string, std::string>> existing_keys(
   if (keys.empty()) {
     return found;
   }
-  auto rows = tx.exec_params(
-      "SELECT e.account_id::text, e.idempotency_key FROM ledger.entries e "
-      "JOIN unnest($1::uuid[], $2::text[]) AS k(account_id, idempotency_key) "
-      "ON e.account_id = k.account_id AND e.idempotency_key = k.idempotency_key",
+  auto rows = tx.exec_prepared("journal_existing_keys",
       text_array(accounts, false), text_array(keys, false));
   for (const auto& row : rows) {
     found.emplace(row[0].as<std::string>(), row[1].as<std::string>());
@@ -99,16 +143,7 @@ std::set<std::string> update_projections(
   if (accounts.empty()) {
     return updated;
   }
-  auto rows = tx.exec_params(
-      "UPDATE ledger.accounts a SET available = v.available, reserved = v.reserved, "
-      "  last_seq = v.last_seq, updated_at = now() "
-      "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
-      "  $6::bigint[], $7::bigint[]) "
-      "  AS v(account_id, expected_seq, available_before, reserved_before, last_seq, available, "
-      "       reserved) "
-      "WHERE a.account_id = v.account_id AND a.last_seq = v.expected_seq "
-      "  AND a.available = v.available_before AND a.reserved = v.reserved_before "
-      "RETURNING a.account_id::text",
+  auto rows = tx.exec_prepared("journal_update_accounts",
       text_array(accounts, false), int_array(expected), int_array(available_before),
       int_array(reserved_before), int_array(last), int_array(available), int_array(reserved));
   for (const auto& row : rows) {
@@ -118,14 +153,7 @@ std::set<std::string> update_projections(
 }
 
 void insert_entries(pqxx::work& tx, const batch_columns& c) {
-  tx.exec_params(
-      "INSERT INTO ledger.entries (account_id, seq, entry_id, kind, amount, delta_available, "
-      "  delta_reserved, available_after, reserved_after, reference_type, reference_id, "
-      "  idempotency_key, request_sha256, metadata) "
-      "SELECT a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md::jsonb FROM unnest("
-      "  $1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], "
-      "  $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], "
-      "  $13::text[], $14::text[]) AS t(a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md)",
+  tx.exec_prepared("journal_insert_entries",
       text_array(c.account, false), int_array(c.seq), text_array(c.entry, false),
       text_array(c.kind, false), int_array(c.amount), int_array(c.delta_available),
       int_array(c.delta_reserved), int_array(c.available_after), int_array(c.reserved_after),
@@ -149,19 +177,12 @@ void write_reservations(pqxx::work& tx, const std::vector<const journal_item*>& 
     }
   }
   if (!new_id.empty()) {
-    tx.exec_params(
-        "INSERT INTO ledger.reservations (reservation_id, account_id, amount, status, expires_at) "
-        "SELECT r, a, am, 'pending', to_timestamp(e / 1000.0) "
-        "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[]) AS t(r, a, am, e)",
+    tx.exec_prepared("journal_insert_reservations",
         text_array(new_id, false), text_array(new_account, false), int_array(new_amount),
         int_array(new_expiry));
   }
   if (!finished_id.empty()) {
-    auto result = tx.exec_params(
-        "UPDATE ledger.reservations r SET status = v.status, committed_amount = v.committed, "
-        "  updated_at = now() "
-        "FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS v(id, status, committed) "
-        "WHERE r.reservation_id = v.id AND r.status = 'pending'",
+    auto result = tx.exec_prepared("journal_finish_reservations",
         text_array(finished_id, false), text_array(finished_status, false),
         int_array(finished_committed));
     if (result.affected_rows() != finished_id.size()) {
@@ -184,11 +205,7 @@ void insert_audit(pqxx::work& tx, const std::vector<const journal_item*>& items)
     amount.push_back(item->amount);
     seq.push_back(item->seq);
   }
-  tx.exec_params(
-      "INSERT INTO audit.records (actor, action, subject, amount, request_id, detail) "
-      "SELECT a, ac, s, am, r, jsonb_build_object('entry_id', e, 'seq', q) FROM unnest("
-      "  $1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[]) "
-      "  AS t(a, ac, s, am, r, e, q)",
+  tx.exec_prepared("journal_insert_audit",
       text_array(actor, false), text_array(action, false), text_array(subject, false),
       int_array(amount), text_array(request_id, true), text_array(entry, false), int_array(seq));
 }
@@ -202,12 +219,17 @@ constexpr const char* created_at_text =
 
 }  // namespace
 
-std::vector<append_outcome> write_journal_batch(pqxx::connection& connection,
-                                                const std::vector<journal_item>& items) {
-  TALLY_ASSERT(!items.empty());
+namespace {
+
+// One attempt at the batch. `check_keys` first looks up which idempotency keys
+// are already journaled; without it a duplicate key aborts the transaction
+// with a unique violation (the caller then retries with the check).
+std::vector<append_outcome> write_batch(pqxx::connection& connection,
+                                        const std::vector<journal_item>& items, bool check_keys) {
   std::vector<append_outcome> outcome(items.size(), append_outcome::committed);
   pqxx::work tx{connection};
-  const auto duplicates = existing_keys(tx, items);
+  const auto duplicates =
+      check_keys ? existing_keys(tx, items) : std::set<std::pair<std::string, std::string>>{};
   std::map<std::string, std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& group = groups[items[i].account_id];
@@ -259,6 +281,21 @@ std::vector<append_outcome> write_journal_batch(pqxx::connection& connection,
   }
   tx.commit();
   return outcome;
+}
+
+}  // namespace
+
+std::vector<append_outcome> write_journal_batch(pqxx::connection& connection,
+                                                const std::vector<journal_item>& items) {
+  TALLY_ASSERT(!items.empty());
+  prepare_writer_statements(connection);
+  // Retried keys are rare: the fast path skips the lookup and lets the unique
+  // index catch them, then the batch is written again with the lookup.
+  try {
+    return write_batch(connection, items, false);
+  } catch (const pqxx::unique_violation&) {
+    return write_batch(connection, items, true);
+  }
 }
 
 bool open_account(pqxx::connection& connection, const std::string& account_id) {

@@ -44,7 +44,8 @@ constexpr const char* version = "0.1.0";
 
 // Reads and validates the configuration; prints every problem and returns
 // false when the engine must not start.
-bool load_config(config::config& cfg) {
+// `admin_key_generated`: dev mode supplied the admin key (the operator has not seen it).
+bool load_config(config::config& cfg, bool& admin_key_generated) {
   config::env_map env = config::environment();
   std::string error;
   if (auto file = env.find("TALLY_CONFIG_FILE"); file != env.end() && !file->second.empty()) {
@@ -55,6 +56,8 @@ bool load_config(config::config& cfg) {
   }
   const std::string mode = env.count("TALLY_MODE") ? env["TALLY_MODE"] : "dev";
   const bool dev = mode == "dev" || mode == "development";
+  admin_key_generated = dev && (env.count("TALLY_ADMIN_API_KEY") == 0 ||
+                                env["TALLY_ADMIN_API_KEY"].empty());
   if (dev) {
     const std::string run_dir = env.count("TALLY_RUN_DIR") ? env["TALLY_RUN_DIR"] : ".run";
     if (!config::ensure_dev_secrets(run_dir, env, error)) {
@@ -96,7 +99,7 @@ uint32_t cores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-int serve(const config::config& cfg) {
+int serve(const config::config& cfg, bool print_admin_key) {
   if (cfg.auto_migrate && !run_migrations(cfg)) {
     return 1;
   }
@@ -172,7 +175,7 @@ int serve(const config::config& cfg) {
                                {"io_threads", settings.io_threads},
                                {"actor_threads", actor_threads},
                                {"config", config::describe(cfg)}});
-  if (cfg.mode == config::run_mode::dev) {
+  if (cfg.mode == config::run_mode::dev && print_admin_key) {
     // Dev mode only: the operator needs the generated admin key to call /v1/admin.
     std::printf("tally (dev mode) listening on http://%s:%u\nadmin API key: %s\n",
                 cfg.http.listen_host.c_str(), server_holder->bound_port(),
@@ -242,7 +245,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   config::config cfg;
-  if (!load_config(cfg)) {
+  bool admin_key_generated = false;
+  if (!load_config(cfg, admin_key_generated)) {
     return 2;
   }
   log::init(cfg.log_level);
@@ -252,5 +256,5 @@ int main(int argc, char** argv) {
   if (command == "reconcile") {
     return reconcile(cfg);
   }
-  return serve(cfg);
+  return serve(cfg, admin_key_generated);
 }

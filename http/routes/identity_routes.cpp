@@ -195,6 +195,21 @@ void post_logout(const identity_routes_deps& deps, const exchange_ptr& ex) {
               ex->respond_empty(204);
             },
             deny_atom_v, caller.jti, std::max<int64_t>(caller.expires_at_s - now_s + 60, 1));
+        // The session ends too: every access token it issued stops at once.
+        const std::string session =
+            revocation_cache::session_key(caller.jti.substr(0, caller.jti.find('.')));
+        const int64_t session_ttl_s = deps.access_ttl_s + 60;
+        if (deps.revoked != nullptr) {
+          deps.revoked->add(session, now_s + session_ttl_s);
+        }
+        ask<bool>(
+            *deps.sys, deps.cache, deps.timeout, ex,
+            [ex](caf::expected<bool> denied) {
+              if (!denied) {
+                log::warn("deny_list_write_failed", {{"request_id", ex->request_id()}});
+              }
+            },
+            deny_atom_v, session, session_ttl_s);
       },
       logout_atom_v, request);
 }

@@ -12,6 +12,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/pool_stats.hpp"
 #include "actors/type_ids.hpp"
 #include "config/config.hpp"
 
@@ -26,6 +27,7 @@ using cache_actor = caf::typed_actor<
     caf::replies_to<rate_atom, std::string, int64_t>::with<rate_count>,
     caf::replies_to<ping_atom>::with<bool>>;
 
-cache_actor spawn_cache(caf::actor_system& sys, const config::config& cfg);
+cache_actor spawn_cache(caf::actor_system& sys, const config::config& cfg,
+                        pool_stats_ptr stats = nullptr);
 
 }  // namespace tally

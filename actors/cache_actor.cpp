@@ -95,11 +95,11 @@ using cache_pool = pool_interface<cache_actor>;
 cache_pool::behavior_type cache_pool_behavior(
     cache_pool::stateful_pointer<worker_pool_state<cache_actor>> self, uint32_t workers,
     uint32_t depth_max, std::chrono::milliseconds timeout, persistence::redis_endpoint endpoint,
-    std::string key_prefix) {
+    std::string key_prefix, pool_stats_ptr stats) {
   auto& sys = self->system();
   pool_start<cache_actor>(self, workers, depth_max, timeout, [&sys, endpoint, key_prefix] {
     return sys.spawn<caf::detached>(cache_worker_behavior, endpoint, key_prefix);
-  });
+  }, stats);
   return {
       [=](deny_atom a, const std::string& jti, int64_t ttl_s) {
         return pool_forward<bool>(self, a, jti, ttl_s);
@@ -115,13 +115,14 @@ cache_pool::behavior_type cache_pool_behavior(
 
 }  // namespace
 
-cache_actor spawn_cache(caf::actor_system& sys, const config::config& cfg) {
+cache_actor spawn_cache(caf::actor_system& sys, const config::config& cfg,
+                        pool_stats_ptr stats) {
   persistence::redis_endpoint endpoint;
   const bool parsed = persistence::parse_redis_url(cfg.redis_url, endpoint);
   TALLY_ASSERT(parsed);  // config::load validated the URL's scheme; main checks the rest
   auto pool = sys.spawn(cache_pool_behavior, cfg.actors.redis_workers,
                         cfg.actors.db_queue_depth_max, std::chrono::milliseconds(1'000), endpoint,
-                        cfg.redis_key_prefix);
+                        cfg.redis_key_prefix, std::move(stats));
   return caf::actor_cast<cache_actor>(pool);
 }
 

@@ -9,6 +9,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/pool_stats.hpp"
 #include "actors/type_ids.hpp"
 #include "config/config.hpp"
 
@@ -30,6 +31,8 @@ using identity_actor = caf::typed_actor<
     caf::replies_to<ping_atom>::with<bool>>;
 
 // Spawns the identity pool and its workers (cfg.actors.identity_db_workers).
-identity_actor spawn_identity(caf::actor_system& sys, const config::config& cfg);
+// `stats`, when given, receives the pool's counters for /metrics.
+identity_actor spawn_identity(caf::actor_system& sys, const config::config& cfg,
+                              pool_stats_ptr stats = nullptr);
 
 }  // namespace tally

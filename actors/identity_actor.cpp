@@ -271,11 +271,12 @@ using identity_pool_state = worker_pool_state<identity_actor>;
 
 identity_pool::behavior_type identity_pool_behavior(
     identity_pool::stateful_pointer<identity_pool_state> self, uint32_t workers,
-    uint32_t depth_max, std::chrono::milliseconds timeout, identity_settings settings) {
+    uint32_t depth_max, std::chrono::milliseconds timeout, identity_settings settings,
+    pool_stats_ptr stats) {
   auto& sys = self->system();
   pool_start<identity_actor>(self, workers, depth_max, timeout, [&sys, settings] {
     return sys.spawn<caf::detached>(identity_worker_behavior, settings);
-  });
+  }, stats);
   return {
       [=](register_atom a, const credentials& c) { return pool_forward<auth_grant>(self, a, c); },
       [=](login_atom a, const credentials& c) { return pool_forward<auth_grant>(self, a, c); },
@@ -294,7 +295,8 @@ identity_pool::behavior_type identity_pool_behavior(
 
 }  // namespace
 
-identity_actor spawn_identity(caf::actor_system& sys, const config::config& cfg) {
+identity_actor spawn_identity(caf::actor_system& sys, const config::config& cfg,
+                              pool_stats_ptr stats) {
   identity_settings settings;
   settings.database_url = cfg.databases.identity;
   settings.keys = config::jwt_keys(cfg);
@@ -304,7 +306,8 @@ identity_actor spawn_identity(caf::actor_system& sys, const config::config& cfg)
   settings.refresh_ttl_s = cfg.auth.refresh_ttl_s;
   auto pool = sys.spawn(identity_pool_behavior, cfg.actors.identity_db_workers,
                         cfg.actors.db_queue_depth_max,
-                        std::chrono::milliseconds(cfg.actors.request_timeout_ms), settings);
+                        std::chrono::milliseconds(cfg.actors.request_timeout_ms), settings,
+                        std::move(stats));
   return caf::actor_cast<identity_actor>(pool);
 }
 

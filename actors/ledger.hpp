@@ -21,6 +21,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/pool_stats.hpp"
 #include "actors/type_ids.hpp"
 #include "config/config.hpp"
 
@@ -60,7 +61,9 @@ struct ledger_handles {
   ledger_reader_actor reader;
 };
 
-// Spawns writers, readers, the router and the expirer.
-ledger_handles spawn_ledger(caf::actor_system& sys, const config::config& cfg);
+// Spawns writers, readers, the router and the expirer. `reader_stats`, when
+// given, receives the reader pool's counters for /metrics.
+ledger_handles spawn_ledger(caf::actor_system& sys, const config::config& cfg,
+                            pool_stats_ptr reader_stats = nullptr);
 
 }  // namespace tally

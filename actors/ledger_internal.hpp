@@ -5,6 +5,7 @@
 #include <string>
 
 #include "actors/ledger.hpp"
+#include "actors/pool_stats.hpp"
 
 namespace tally {
 
@@ -27,7 +28,7 @@ journal_writer_actor spawn_journal_writer(caf::actor_system& sys, const std::str
 
 ledger_reader_actor spawn_ledger_reader(caf::actor_system& sys, const std::string& database_url,
                                         uint32_t workers, uint32_t depth_max,
-                                        std::chrono::milliseconds timeout);
+                                        std::chrono::milliseconds timeout, pool_stats_ptr stats);
 
 account_actor spawn_account(caf::actor_system& sys, std::string account_id,
                             journal_writer_actor writer, ledger_reader_actor reader,

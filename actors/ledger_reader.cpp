@@ -88,11 +88,12 @@ using reader_pool = pool_interface<ledger_reader_actor>;
 
 reader_pool::behavior_type reader_pool_behavior(
     reader_pool::stateful_pointer<worker_pool_state<ledger_reader_actor>> self, uint32_t workers,
-    uint32_t depth_max, std::chrono::milliseconds timeout, std::string database_url) {
+    uint32_t depth_max, std::chrono::milliseconds timeout, std::string database_url,
+    pool_stats_ptr stats) {
   auto& sys = self->system();
   pool_start<ledger_reader_actor>(self, workers, depth_max, timeout, [&sys, database_url] {
     return sys.spawn<caf::detached>(reader_behavior, database_url);
-  });
+  }, stats);
   return {
       [=](load_atom a, const std::string& id) { return pool_forward<account_snapshot>(self, a, id); },
       [=](lookup_atom a, const std::string& account, const std::string& key) {
@@ -116,8 +117,9 @@ reader_pool::behavior_type reader_pool_behavior(
 
 ledger_reader_actor spawn_ledger_reader(caf::actor_system& sys, const std::string& database_url,
                                         uint32_t workers, uint32_t depth_max,
-                                        std::chrono::milliseconds timeout) {
-  auto pool = sys.spawn(reader_pool_behavior, workers, depth_max, timeout, database_url);
+                                        std::chrono::milliseconds timeout, pool_stats_ptr stats) {
+  auto pool = sys.spawn(reader_pool_behavior, workers, depth_max, timeout, database_url,
+                        std::move(stats));
   return caf::actor_cast<ledger_reader_actor>(pool);
 }
 

@@ -184,7 +184,8 @@ expirer_actor::behavior_type expirer_behavior(
 
 }  // namespace
 
-ledger_handles spawn_ledger(caf::actor_system& sys, const config::config& cfg) {
+ledger_handles spawn_ledger(caf::actor_system& sys, const config::config& cfg,
+                            pool_stats_ptr reader_stats) {
   const auto timeout = std::chrono::milliseconds(cfg.actors.request_timeout_ms);
   std::vector<journal_writer_actor> writers;
   for (uint32_t i = 0; i < cfg.ledger.journal_writers; ++i) {
@@ -192,7 +193,8 @@ ledger_handles spawn_ledger(caf::actor_system& sys, const config::config& cfg) {
                                            cfg.ledger.journal_flush_delay_us));
   }
   auto reader = spawn_ledger_reader(sys, cfg.databases.ledger, cfg.ledger.readers,
-                                    cfg.actors.db_queue_depth_max, std::chrono::seconds(60));
+                                    cfg.actors.db_queue_depth_max, std::chrono::seconds(60),
+                                    std::move(reader_stats));
   account_settings settings;
   settings.in_flight_max = cfg.ledger.in_flight_max;
   settings.idle = std::chrono::milliseconds(cfg.ledger.idle_ms);

@@ -17,6 +17,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/pool_stats.hpp"
 #include "actors/type_ids.hpp"
 #include "config/limits.hpp"
 #include "domain/backoff.hpp"
@@ -34,6 +35,7 @@ struct worker_pool_state {
   uint32_t depth_max = 0;
   std::chrono::milliseconds request_timeout{5'000};
   std::function<Worker()> spawn_worker;
+  pool_stats_ptr stats = std::make_shared<pool_stats>();
   std::minstd_rand random{std::random_device{}()};
 };
 
@@ -63,19 +65,23 @@ template <class... Results, class Self, class... Ts>
 caf::result<Results...> pool_forward(Self self, const Ts&... xs) {
   auto& st = self->state;
   if (st.total_in_flight >= st.depth_max) {
+    ++st.stats->rejected;
     return errc::overloaded;
   }
   const std::size_t index = detail::pick_worker(st);
   if (index == st.workers.size()) {
+    ++st.stats->rejected;
     return errc::storage_unavailable;
   }
   auto promise = self->template make_response_promise<Results...>();
   ++st.in_flight[index];
   ++st.total_in_flight;
+  ++st.stats->in_flight;
   auto finish = [self, index](bool succeeded) {
     auto& s = self->state;
     --s.in_flight[index];
     --s.total_in_flight;
+    --s.stats->in_flight;
     if (succeeded) {
       s.restarts[index] = 0;  // a healthy worker earns a fresh backoff
     }
@@ -107,8 +113,12 @@ void pool_own_worker(Self self, const Worker& worker) {
 // that restarts them with backoff. Call first thing in the pool's behavior.
 template <class Worker, class Self>
 void pool_start(Self self, uint32_t count, uint32_t depth_max,
-                std::chrono::milliseconds request_timeout, std::function<Worker()> spawn_worker) {
+                std::chrono::milliseconds request_timeout, std::function<Worker()> spawn_worker,
+                pool_stats_ptr stats = nullptr) {
   auto& st = self->state;
+  if (stats) {
+    st.stats = std::move(stats);
+  }
   st.depth_max = depth_max;
   st.request_timeout = request_timeout;
   st.spawn_worker = std::move(spawn_worker);
@@ -118,12 +128,14 @@ void pool_start(Self self, uint32_t count, uint32_t depth_max,
     st.restarts.push_back(0);
     self->monitor(st.workers.back());
     pool_own_worker(self, st.workers.back());
+    ++st.stats->workers_alive;
   }
   self->set_down_handler([self](caf::down_msg& down) {
     auto& s = self->state;
     for (std::size_t i = 0; i < s.workers.size(); ++i) {
       if (s.workers[i] && s.workers[i].address() == down.source) {
         s.workers[i] = Worker{};
+        --s.stats->workers_alive;
         const auto delay =
             backoff_delay(s.restarts[i]++, limits::restart_delay_min, limits::restart_delay_max,
                           std::uniform_real_distribution<double>(0.0, 1.0)(s.random));
@@ -141,6 +153,8 @@ void pool_restart(Self self, uint64_t index) {
     st.workers[index] = st.spawn_worker();
     self->monitor(st.workers[index]);
     pool_own_worker(self, st.workers[index]);
+    ++st.stats->workers_alive;
+    ++st.stats->restarts;
   }
 }
 

@@ -20,6 +20,7 @@
 #include "actors/cache.hpp"
 #include "actors/identity.hpp"
 #include "actors/ledger.hpp"
+#include "actors/pool_stats.hpp"
 #include "actors/revocation_cache.hpp"
 #include "config/config.hpp"
 #include "config/dev_secrets.hpp"
@@ -113,9 +114,14 @@ int serve(const config::config& cfg, bool print_admin_key) {
   revocation_cache revoked;  // declared before `sys`: actors hold a pointer to it
   caf::actor_system sys{actor_cfg};
 
-  auto identity = spawn_identity(sys, cfg);
-  auto cache = spawn_cache(sys, cfg);
-  auto ledger = spawn_ledger(sys, cfg);
+  // Worker pools report their counters for /metrics through these.
+  const std::vector<std::pair<std::string, pool_stats_ptr>> pools{
+      {"identity", std::make_shared<pool_stats>()},
+      {"redis", std::make_shared<pool_stats>()},
+      {"ledger_reader", std::make_shared<pool_stats>()}};
+  auto identity = spawn_identity(sys, cfg, pools[0].second);
+  auto cache = spawn_cache(sys, cfg, pools[1].second);
+  auto ledger = spawn_ledger(sys, cfg, pools[2].second);
   auto revocation_sync = spawn_revocation_sync(sys, cfg, revoked);
   const auto timeout = std::chrono::milliseconds(cfg.actors.request_timeout_ms);
 
@@ -150,12 +156,27 @@ int serve(const config::config& cfg, bool print_admin_key) {
   auto& connections_gauge =
       metrics.add_gauge("http_server_open_connections", "Open client connections.");
   auto& actors_gauge = metrics.add_gauge("tally_actors_running", "Actors alive in the system.");
+  auto& pool_in_flight = metrics.add_gauge(
+      "tally_pool_requests_in_flight", "Requests a worker pool is serving.", {"pool"});
+  auto& pool_workers = metrics.add_gauge("tally_pool_workers_alive",
+                                         "Workers (connections) a pool has running.", {"pool"});
+  auto& pool_restarts = metrics.add_gauge(
+      "tally_pool_worker_restarts", "Workers a pool respawned after they died.", {"pool"});
+  auto& pool_rejected = metrics.add_gauge(
+      "tally_pool_rejected_requests", "Requests a pool refused (full or no worker alive).",
+      {"pool"});
   std::unique_ptr<http::server> server_holder;
   http::add_operations_routes(
       routes, {&sys, identity, cache, &metrics,
                [&] {
                  connections_gauge.set(static_cast<double>(server_holder->open_connections()));
                  actors_gauge.set(static_cast<double>(sys.registry().running()));
+                 for (const auto& [name, stats] : pools) {
+                   pool_in_flight.set({name}, static_cast<double>(stats->in_flight.load()));
+                   pool_workers.set({name}, static_cast<double>(stats->workers_alive.load()));
+                   pool_restarts.set({name}, static_cast<double>(stats->restarts.load()));
+                   pool_rejected.set({name}, static_cast<double>(stats->rejected.load()));
+                 }
                },
                std::chrono::milliseconds(2'000)});
   http::dispatcher dispatcher({&routes, &auth, &auth_ip_rule, &metrics});

@@ -1,5 +1,6 @@
 #include "persistence/ledger_store.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -19,6 +20,33 @@ constexpr std::size_t reconcile_page_accounts = 1000;
 constexpr std::size_t reconcile_mismatches_max = 1000;
 
 constexpr std::pair<const char*, const char*> writer_statements[] = {
+    // The whole batch in ONE statement when it touches no reservation: the
+    // conditional projection update, the entries and the audit records, in
+    // autocommit (one round trip, one commit). Entries and audit rows are
+    // written only for the accounts whose condition held.
+    {"journal_apply",
+     "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], "
+     "    $5::bigint[], $6::bigint[], $7::bigint[]) AS v(account_id, expected_seq, "
+     "    available_before, reserved_before, last_seq, available, reserved)), "
+     "upd AS (UPDATE ledger.accounts a SET available = v.available, reserved = v.reserved, "
+     "    last_seq = v.last_seq, updated_at = now() FROM v "
+     "  WHERE a.account_id = v.account_id AND a.last_seq = v.expected_seq "
+     "    AND a.available = v.available_before AND a.reserved = v.reserved_before "
+     "  RETURNING a.account_id), "
+     "ent AS (INSERT INTO ledger.entries (account_id, seq, entry_id, kind, amount, "
+     "    delta_available, delta_reserved, available_after, reserved_after, reference_type, "
+     "    reference_id, idempotency_key, request_sha256, metadata) "
+     "  SELECT a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md::jsonb FROM unnest("
+     "    $8::uuid[], $9::bigint[], $10::uuid[], $11::text[], $12::bigint[], $13::bigint[], "
+     "    $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[], "
+     "    $20::text[], $21::text[]) AS t(a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md) "
+     "  WHERE t.a IN (SELECT account_id FROM upd)), "
+     "aud AS (INSERT INTO audit.records (actor, action, subject, amount, request_id, detail) "
+     "  SELECT ac, act, 'account:' || acc::text, am, r, jsonb_build_object('entry_id', e, "
+     "    'seq', q) FROM unnest($22::text[], $23::text[], $24::uuid[], $25::bigint[], "
+     "    $26::text[], $27::text[], $28::bigint[]) AS t(ac, act, acc, am, r, e, q) "
+     "  WHERE t.acc IN (SELECT account_id FROM upd)) "
+     "SELECT account_id::text FROM upd"},
     {"journal_existing_keys",
      "SELECT e.account_id::text, e.idempotency_key FROM ledger.entries e "
     "JOIN unnest($1::uuid[], $2::text[]) AS k(account_id, idempotency_key) "
@@ -221,6 +249,62 @@ constexpr const char* created_at_text =
 
 namespace {
 
+// The common case in one round trip: no idempotency-key lookup, no
+// reservation rows (see "journal_apply"). Throws like write_batch.
+std::vector<append_outcome> write_batch_in_one_statement(pqxx::connection& connection,
+                                                         const std::vector<journal_item>& items) {
+  std::map<std::string, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& group = groups[items[i].account_id];
+    TALLY_ASSERT(group.empty() || items[group.back()].seq + 1 == items[i].seq);
+    group.push_back(i);
+  }
+  std::vector<std::string> accounts;
+  std::vector<int64_t> expected, available_before, reserved_before, last, available, reserved;
+  for (const auto& [account, indexes] : groups) {
+    const auto& first = items[indexes.front()];
+    const auto& final_item = items[indexes.back()];
+    accounts.push_back(account);
+    expected.push_back(first.seq - 1);
+    available_before.push_back(first.available_after - first.delta_available);
+    reserved_before.push_back(first.reserved_after - first.delta_reserved);
+    last.push_back(final_item.seq);
+    available.push_back(final_item.available_after);
+    reserved.push_back(final_item.reserved_after);
+  }
+  batch_columns c;
+  std::vector<std::string> actor, action, request_id;
+  for (const auto& item : items) {
+    c.add(item);
+    actor.push_back(item.actor.empty() ? "system" : item.actor);
+    action.push_back(std::string("credits.") + kind_name(item.kind));
+    request_id.push_back(item.request_id);
+  }
+  pqxx::nontransaction tx{connection};  // one statement: atomic on its own
+  auto rows = tx.exec_prepared(
+      "journal_apply", text_array(accounts, false), int_array(expected),
+      int_array(available_before), int_array(reserved_before), int_array(last),
+      int_array(available), int_array(reserved), text_array(c.account, false), int_array(c.seq),
+      text_array(c.entry, false), text_array(c.kind, false), int_array(c.amount),
+      int_array(c.delta_available), int_array(c.delta_reserved), int_array(c.available_after),
+      int_array(c.reserved_after), text_array(c.reference_type, true),
+      text_array(c.reference_id, true), text_array(c.key, true), text_array(c.sha, true),
+      text_array(c.metadata, true), text_array(actor, false), text_array(action, false),
+      text_array(c.account, false), int_array(c.amount), text_array(request_id, true),
+      text_array(c.entry, false), int_array(c.seq));
+  std::set<std::string> updated;
+  for (const auto& row : rows) {
+    updated.insert(row[0].as<std::string>());
+  }
+  std::vector<append_outcome> outcome(items.size(), append_outcome::committed);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (updated.count(items[i].account_id) == 0) {
+      outcome[i] = append_outcome::sequence_conflict;
+    }
+  }
+  return outcome;
+}
+
 // One attempt at the batch. `check_keys` first looks up which idempotency keys
 // are already journaled; without it a duplicate key aborts the transaction
 // with a unique violation (the caller then retries with the check).
@@ -291,7 +375,13 @@ std::vector<append_outcome> write_journal_batch(pqxx::connection& connection,
   prepare_writer_statements(connection);
   // Retried keys are rare: the fast path skips the lookup and lets the unique
   // index catch them, then the batch is written again with the lookup.
+  const bool touches_reservations =
+      std::any_of(items.begin(), items.end(),
+                  [](const journal_item& item) { return item.reservation_op != 0; });
   try {
+    if (!touches_reservations) {
+      return write_batch_in_one_statement(connection, items);
+    }
     return write_batch(connection, items, false);
   } catch (const pqxx::unique_violation&) {
     return write_batch(connection, items, true);

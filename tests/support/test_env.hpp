@@ -4,7 +4,7 @@
 // against it:
 //
 //   TEST_CASE("...", "[integration][credits]") {
-//     tally::test::engine_fixture fixture;  // or fixture({{"TALLY_RATE_AUTH_PER_MINUTE", "5"}})
+//     tally::test::engine_fixture fixture;  // or fixture(tally::test::env_map{{"TALLY_RATE_AUTH_PER_IP_PER_MINUTE", "5"}})
 //     auto client = fixture.client();
 //     auto response = client.post_json("/v1/auth/register", {{"email", ...}, ...});
 //     REQUIRE(response.status == 201);
@@ -86,7 +86,7 @@ class temp_directory {
 
 // One test's engine: a fresh database, a fresh run directory, and `tally serve` started
 // with DATABASE_URL, REDIS_URL, TALLY_MODE=dev, TALLY_ADMIN_API_KEY=test_admin_api_key,
-// TALLY_JWT_KEY=test_jwt_key, TALLY_RUN_DIR and TALLY_RATE_AUTH_PER_MINUTE=0, then
+// TALLY_JWT_KEY=test_jwt_key, TALLY_RUN_DIR and TALLY_RATE_AUTH_PER_IP_PER_MINUTE=0, TALLY_RATE_AUTH_PER_EMAIL_PER_MINUTE=0, TALLY_REDIS_KEY_PREFIX, then
 // `overrides` on top, then the names in `unset` removed. Construction returns once
 // /health/live answers 200 (or throws, see engine_process). Destruction stops the engine
 // (SIGTERM), removes the run directory and drops the database, in that order.

@@ -151,29 +151,38 @@ std::set<std::pair<std::string, std::string>> existing_keys(
 // (another engine, an older incarnation of the actor) its tail's seqs can line
 // up with that writer's entries; applying it there would journal deltas from a
 // state that never existed. Returns the accounts whose condition held.
+// Per account of a batch: where its chain must start and where it ends.
+struct projection_columns {
+  std::vector<std::string> accounts;
+  std::vector<int64_t> expected, available_before, reserved_before, last, available, reserved;
+
+  projection_columns(const std::vector<journal_item>& items,
+                     const std::map<std::string, std::vector<std::size_t>>& groups) {
+    for (const auto& [account, indexes] : groups) {
+      const auto& first = items[indexes.front()];
+      const auto& final_item = items[indexes.back()];
+      accounts.push_back(account);
+      expected.push_back(first.seq - 1);
+      available_before.push_back(first.available_after - first.delta_available);
+      reserved_before.push_back(first.reserved_after - first.delta_reserved);
+      last.push_back(final_item.seq);
+      available.push_back(final_item.available_after);
+      reserved.push_back(final_item.reserved_after);
+    }
+  }
+};
+
 std::set<std::string> update_projections(
     pqxx::work& tx, const std::vector<journal_item>& items,
     const std::map<std::string, std::vector<std::size_t>>& groups) {
-  std::vector<std::string> accounts;
-  std::vector<int64_t> expected, available_before, reserved_before, last, available, reserved;
-  for (const auto& [account, indexes] : groups) {
-    const auto& first = items[indexes.front()];
-    const auto& final_item = items[indexes.back()];
-    accounts.push_back(account);
-    expected.push_back(first.seq - 1);
-    available_before.push_back(first.available_after - first.delta_available);
-    reserved_before.push_back(first.reserved_after - first.delta_reserved);
-    last.push_back(final_item.seq);
-    available.push_back(final_item.available_after);
-    reserved.push_back(final_item.reserved_after);
-  }
+  const projection_columns p(items, groups);
   std::set<std::string> updated;
-  if (accounts.empty()) {
+  if (p.accounts.empty()) {
     return updated;
   }
   auto rows = tx.exec_prepared("journal_update_accounts",
-      text_array(accounts, false), int_array(expected), int_array(available_before),
-      int_array(reserved_before), int_array(last), int_array(available), int_array(reserved));
+      text_array(p.accounts, false), int_array(p.expected), int_array(p.available_before),
+      int_array(p.reserved_before), int_array(p.last), int_array(p.available), int_array(p.reserved));
   for (const auto& row : rows) {
     updated.insert(row[0].as<std::string>());
   }
@@ -259,19 +268,7 @@ std::vector<append_outcome> write_batch_in_one_statement(pqxx::connection& conne
     TALLY_ASSERT(group.empty() || items[group.back()].seq + 1 == items[i].seq);
     group.push_back(i);
   }
-  std::vector<std::string> accounts;
-  std::vector<int64_t> expected, available_before, reserved_before, last, available, reserved;
-  for (const auto& [account, indexes] : groups) {
-    const auto& first = items[indexes.front()];
-    const auto& final_item = items[indexes.back()];
-    accounts.push_back(account);
-    expected.push_back(first.seq - 1);
-    available_before.push_back(first.available_after - first.delta_available);
-    reserved_before.push_back(first.reserved_after - first.delta_reserved);
-    last.push_back(final_item.seq);
-    available.push_back(final_item.available_after);
-    reserved.push_back(final_item.reserved_after);
-  }
+  const projection_columns p(items, groups);
   batch_columns c;
   std::vector<std::string> actor, action, request_id;
   for (const auto& item : items) {
@@ -282,9 +279,10 @@ std::vector<append_outcome> write_batch_in_one_statement(pqxx::connection& conne
   }
   pqxx::nontransaction tx{connection};  // one statement: atomic on its own
   auto rows = tx.exec_prepared(
-      "journal_apply", text_array(accounts, false), int_array(expected),
-      int_array(available_before), int_array(reserved_before), int_array(last),
-      int_array(available), int_array(reserved), text_array(c.account, false), int_array(c.seq),
+      "journal_apply", text_array(p.accounts, false), int_array(p.expected),
+      int_array(p.available_before), int_array(p.reserved_before), int_array(p.last),
+      int_array(p.available), int_array(p.reserved), text_array(c.account, false),
+      int_array(c.seq),
       text_array(c.entry, false), text_array(c.kind, false), int_array(c.amount),
       int_array(c.delta_available), int_array(c.delta_reserved), int_array(c.available_after),
       int_array(c.reserved_after), text_array(c.reference_type, true),

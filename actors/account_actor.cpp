@@ -216,38 +216,13 @@ void on_committed(account_self self, int64_t seq, const journal_ack& ack) {
   maybe_quit(self);
 }
 
-// The key is already journaled (a retry after a crash or from another node):
-// answer from the stored entry.
-void replay_from_journal(account_self self, const ledger_request& request,
-                         caf::typed_response_promise<ledger_receipt> promise) {
+// Answers a keyed request from the journal: the same body replays the stored
+// receipt, another body is 422, and a key the journal does not hold gets
+// `if_unknown`. Shared by the two paths below.
+void answer_from_journal(account_self self, const ledger_request& request,
+                         caf::typed_response_promise<ledger_receipt> promise,
+                         caf::error if_unknown) {
   auto& st = self->state;
-  self->request(st.reader, st.settings.request_timeout, lookup_atom_v, st.account_id,
-                request.idempotency_key)
-      .then(
-          [=](ledger_receipt& receipt, std::string& sha) mutable {
-            if (sha != request.request_sha256) {
-              promise.deliver(caf::make_error(errc::idempotency_key_reused));
-              return;
-            }
-            remember_key(self->state, request.idempotency_key, sha, receipt);
-            promise.deliver(receipt);
-          },
-          [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
-}
-
-// A keyed request refused from memory (insufficient credits, a reservation no longer
-// pending) may be the retry of one the journal already holds: this actor remembers only its
-// recent keys, and nothing after a restart or passivation. The journal decides (invariant 4):
-// the same body replays the first response, another body is 422, an unknown key gets
-// `refusal`. Only refusals pay this lookup; accepted mutations meet the key in the writer.
-void refuse_unless_journaled(account_self self, const ledger_request& request,
-                             caf::typed_response_promise<ledger_receipt> promise,
-                             caf::error refusal) {
-  auto& st = self->state;
-  if (request.idempotency_key.empty()) {
-    promise.deliver(std::move(refusal));
-    return;
-  }
   self->request(st.reader, st.settings.request_timeout, lookup_atom_v, st.account_id,
                 request.idempotency_key)
       .then(
@@ -262,11 +237,33 @@ void refuse_unless_journaled(account_self self, const ledger_request& request,
           [=](caf::error& err) mutable {
             errc code = errc::internal;
             if (as_errc(err, code) && code == errc::not_found) {
-              promise.deliver(refusal);
+              promise.deliver(if_unknown);
               return;
             }
             promise.deliver(std::move(err));
           });
+}
+
+// The key is already journaled (a retry after a crash or from another node):
+// answer from the stored entry.
+void replay_from_journal(account_self self, const ledger_request& request,
+                         caf::typed_response_promise<ledger_receipt> promise) {
+  answer_from_journal(self, request, promise, caf::make_error(errc::not_found));
+}
+
+// A keyed request refused from memory (insufficient credits, a reservation no longer
+// pending) may be the retry of one the journal already holds: this actor remembers only its
+// recent keys, and nothing after a restart or passivation. The journal decides (invariant 4):
+// the same body replays the first response, another body is 422, an unknown key gets
+// `refusal`. Only refusals pay this lookup; accepted mutations meet the key in the writer.
+void refuse_unless_journaled(account_self self, const ledger_request& request,
+                             caf::typed_response_promise<ledger_receipt> promise,
+                             caf::error refusal) {
+  if (request.idempotency_key.empty()) {
+    promise.deliver(std::move(refusal));
+    return;
+  }
+  answer_from_journal(self, request, promise, std::move(refusal));
 }
 
 // Marks memory stale and queues `request` to run again once the account is reloaded (after

@@ -87,6 +87,24 @@ std::string metadata_of(const std::optional<std::string>& reason,
   return out.empty() ? std::string() : out.dump();
 }
 
+// The fields every ledger request from an HTTP route carries: whose account,
+// what kind, the idempotency key with the request's fingerprint, and who acts.
+ledger_request ledger_request_for(std::string account_id, entry_kind kind, const idempotency& key,
+                                  std::string actor) {
+  ledger_request request;
+  request.account_id = std::move(account_id);
+  request.kind = static_cast<uint8_t>(kind);
+  request.idempotency_key = key.scoped_key;
+  request.request_sha256 = key.request_sha256;
+  request.actor = std::move(actor);
+  return request;
+}
+
+// A request on the caller's own account.
+ledger_request own_request(const exchange_ptr& ex, entry_kind kind, const idempotency& key) {
+  return ledger_request_for(ex->caller().user_id, kind, key, "user:" + ex->caller().user_id);
+}
+
 void get_balance(const credits_routes_deps& deps, const exchange_ptr& ex) {
   ask<balance_view>(
       *deps.sys, deps.ledger, deps.timeout, ex,
@@ -160,14 +178,9 @@ void post_spend(const credits_routes_deps& deps, const exchange_ptr& ex) {
   if (respond_if_invalid(ex, errors)) {
     return;
   }
-  ledger_request request;
-  request.account_id = ex->caller().user_id;
-  request.kind = static_cast<uint8_t>(entry_kind::spend);
+  ledger_request request = own_request(ex, entry_kind::spend, *key);
   request.amount = *amount;
-  request.idempotency_key = key->scoped_key;
-  request.request_sha256 = key->request_sha256;
   request.metadata_json = metadata_of(reason, metadata);
-  request.actor = "user:" + request.account_id;
   mutate(deps, ex, std::move(request), 201, entry_json);
 }
 
@@ -187,15 +200,10 @@ void post_reservation(const credits_routes_deps& deps, const exchange_ptr& ex) {
   if (respond_if_invalid(ex, errors)) {
     return;
   }
-  ledger_request request;
-  request.account_id = ex->caller().user_id;
-  request.kind = static_cast<uint8_t>(entry_kind::reserve);
+  ledger_request request = own_request(ex, entry_kind::reserve, *key);
   request.amount = *amount;
   request.ttl_s = ttl.value_or(ttl_s_default);
-  request.idempotency_key = key->scoped_key;
-  request.request_sha256 = key->request_sha256;
   request.metadata_json = metadata_of(reason, std::nullopt);
-  request.actor = "user:" + request.account_id;
   mutate(deps, ex, std::move(request), 201, [](const ledger_receipt& r) {
     nlohmann::json out = reservation_json(r);
     out.erase("committed_amount");
@@ -236,7 +244,8 @@ void finish_reservation(const credits_routes_deps& deps, const exchange_ptr& ex,
   if (!parse_json_body(ex, body)) {
     return;
   }
-  ledger_request request;
+  ledger_request request = own_request(ex, kind, *key);
+  request.reservation_id = id;
   if (kind == entry_kind::commit) {
     field_errors errors;
     auto amount = optional_int64(body, "amount", 0, credits_max, errors);
@@ -246,12 +255,6 @@ void finish_reservation(const credits_routes_deps& deps, const exchange_ptr& ex,
     request.commit_all = !amount.has_value();
     request.amount = amount.value_or(0);
   }
-  request.account_id = ex->caller().user_id;
-  request.kind = static_cast<uint8_t>(kind);
-  request.reservation_id = id;
-  request.idempotency_key = key->scoped_key;
-  request.request_sha256 = key->request_sha256;
-  request.actor = "user:" + request.account_id;
   mutate(deps, ex, std::move(request), 200,
          [](const ledger_receipt& r) { return reservation_json(r); });
 }
@@ -279,15 +282,10 @@ void post_grant(const credits_routes_deps& deps, const exchange_ptr& ex) {
   if (respond_if_invalid(ex, errors)) {
     return;
   }
-  ledger_request request;
-  request.account_id = user_id;
-  request.kind = static_cast<uint8_t>(entry_kind::grant);
+  ledger_request request = ledger_request_for(user_id, entry_kind::grant, *key, "admin");
   request.amount = *amount;
-  request.idempotency_key = key->scoped_key;
-  request.request_sha256 = key->request_sha256;
   request.metadata_json = metadata_of(reason, std::nullopt);
   request.reference_type = "admin_grant";
-  request.actor = "admin";
   // Grants go only to existing users (the identity context decides).
   ask<user_profile>(
       *deps.sys, deps.identity, deps.timeout, ex,

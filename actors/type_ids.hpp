@@ -6,6 +6,7 @@
 #include <caf/type_id.hpp>
 
 #include "domain/ledger_records.hpp"
+#include "domain/payment_records.hpp"
 #include "actors/messages.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(tally, caf::first_custom_type_id)
@@ -24,6 +25,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(tally, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(tally, (tally::account_snapshot))
   CAF_ADD_TYPE_ID(tally, (tally::reservation_row))
   CAF_ADD_TYPE_ID(tally, (tally::entries_query))
+  CAF_ADD_TYPE_ID(tally, (tally::purchase_view))
+  CAF_ADD_TYPE_ID(tally, (tally::purchase_request))
+  CAF_ADD_TYPE_ID(tally, (tally::settle_request))
   CAF_ADD_ATOM(tally, tally, register_atom, "register")
   CAF_ADD_ATOM(tally, tally, login_atom, "login")
   CAF_ADD_ATOM(tally, tally, refresh_atom, "refresh")
@@ -50,4 +54,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(tally, caf::first_custom_type_id)
   CAF_ADD_ATOM(tally, tally, stop_atom, "stop")
   CAF_ADD_ATOM(tally, tally, tick_atom, "tick")
   CAF_ADD_ATOM(tally, tally, open_atom, "open")
+  CAF_ADD_ATOM(tally, tally, purchase_atom, "purchase")
+  CAF_ADD_ATOM(tally, tally, settle_atom, "settle")
+  CAF_ADD_ATOM(tally, tally, verify_atom, "verify")
+  CAF_ADD_ATOM(tally, tally, stale_atom, "stale")
 CAF_END_TYPE_ID_BLOCK(tally)

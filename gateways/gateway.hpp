@@ -25,6 +25,10 @@
 
 namespace tally::gateways {
 
+// How far before `created_after_s` find_charge_by_purchase looks: our clock
+// and the gateway's may disagree by this much.
+inline constexpr int64_t reconcile_clock_skew_s = 300;
+
 enum class charge_status { pending, successful, failed, expired, reversed };
 
 const char* to_string(charge_status status);
@@ -126,6 +130,22 @@ class gateway {
   // Parses a webhook body into the event it announces (never trusted for
   // state: the verifier re-fetches). errc::invalid_argument when malformed.
   virtual caf::expected<event> parse_webhook(std::string_view raw_body) const = 0;
+
+  // Reconciliation after an ambiguous create_charge (errc::upstream_timeout
+  // with failure_detail.ambiguous, or a 5xx with ambiguous set): the newest
+  // charge whose metadata.purchase_id is `purchase_id`, created no earlier
+  // than `created_after_s` (Unix seconds; pass the purchase's creation time,
+  // the client widens it by reconcile_clock_skew_s), or nullopt when the
+  // gateway has none. Errors as for retrieve_charge, plus errc::overloaded
+  // when more charges than the client scans were created in that window (it
+  // cannot tell: try again later, never conclude "not charged"). A charge in
+  // the window that cannot be parsed is an error too, for the same reason.
+  // Stripe: PaymentIntents search, which lags up to about a minute behind
+  // creation; a Stripe create is safe to repeat with the same idempotency_key
+  // instead (Stripe replays the first result for 24 h).
+  // REQUIRES: purchase_id is not empty.
+  virtual caf::expected<std::optional<charge>> find_charge_by_purchase(
+      const std::string& purchase_id, int64_t created_after_s) = 0;
 };
 
 }  // namespace tally::gateways

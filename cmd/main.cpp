@@ -4,27 +4,35 @@
 //   tally migrate     apply pending migrations and exit
 //   tally reconcile   replay every journal against its projection (exit 3 on mismatch)
 //   tally routes      print the routes the router serves (JSON)
+//   tally sandbox     run the Omise sandbox gateway on loopback (docs/sandbox.md)
 //   tally version
 //
 // Configuration comes from the environment (docs/configuration.md).
 
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
 #include "actors/cache.hpp"
+#include "actors/events.hpp"
 #include "actors/identity.hpp"
 #include "actors/ledger.hpp"
 #include "actors/pool_stats.hpp"
+#include "actors/purchases.hpp"
 #include "actors/revocation_cache.hpp"
+#include "actors/webhooks.hpp"
+#include "actors/workflows.hpp"
 #include "config/config.hpp"
 #include "config/dev_secrets.hpp"
 #include "config/jwt_keys.hpp"
+#include "gateways/gateways.hpp"
 #include "http/authenticator.hpp"
 #include "http/dispatcher.hpp"
 #include "http/limiter.hpp"
@@ -32,10 +40,12 @@
 #include "http/routes/route_files.hpp"
 #include "http/server.hpp"
 #include "logging/log.hpp"
+#include "outbound/target_policy.hpp"
 #include "persistence/ledger_store.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/pg.hpp"
 #include "persistence/redis_client.hpp"
+#include "sandbox/sandbox.hpp"
 
 namespace {
 
@@ -96,6 +106,53 @@ bool run_migrations(const config::config& cfg) {
   return true;
 }
 
+// Builds gateway clients for the purchase actor's workers: nullptr for a
+// gateway without a secret key (not configured: purchases through it are refused).
+gateway_factory payment_gateways(const config::config& cfg) {
+  auto settings = gateways::settings_from_config(cfg.gateways);
+  const config::gateway_settings keys = cfg.gateways;
+  return [settings, keys](const std::string& name) -> std::unique_ptr<gateways::gateway> {
+    const std::string& secret = name == "omise"    ? keys.omise_secret_key
+                                : name == "stripe" ? keys.stripe_secret_key
+                                                   : keys.sandbox_secret_key;
+    if (secret.empty()) {
+      return nullptr;
+    }
+    auto client = gateways::make_gateway(name, settings);
+    if (!client) {
+      log::error("gateway_settings_invalid", {{"gateway", name}});
+      return nullptr;
+    }
+    return std::move(*client);
+  };
+}
+
+// The receivers' signature checks: one client per gateway, built whether or
+// not it has API keys (Omise without a webhook secret accepts unsigned
+// deliveries — they are re-fetched anyway; Stripe without one refuses all).
+// Only the const, I/O-free verify_webhook is called, from any io thread.
+http::gateway_signature_check::fn webhook_signature_checks(const config::config& cfg) {
+  auto settings = gateways::settings_from_config(cfg.gateways);
+  std::map<std::string, std::shared_ptr<const gateways::gateway>> clients;
+  for (const char* name : {"omise", "stripe", "sandbox"}) {
+    auto client = gateways::make_gateway(name, settings);
+    if (client) {
+      clients[name] = std::shared_ptr<const gateways::gateway>(std::move(*client));
+    } else {
+      log::error("gateway_settings_invalid", {{"gateway", name}});
+    }
+  }
+  return [clients](const std::string& gateway, std::string_view raw_body,
+                   const http::gateway_signature_check::header_fn& header,
+                   int64_t now_s) -> caf::error {
+    auto it = clients.find(gateway);
+    if (it == clients.end()) {
+      return caf::make_error(errc::invalid_signature);
+    }
+    return it->second->verify_webhook(raw_body, header, now_s);
+  };
+}
+
 uint32_t cores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
@@ -114,18 +171,92 @@ int serve(const config::config& cfg, bool print_admin_key) {
   revocation_cache revoked;  // declared before `sys`: actors hold a pointer to it
   caf::actor_system sys{actor_cfg};
 
+  // Workflow http executors reach private, loopback and link-local targets only in dev mode
+  // or when allow-listed (TALLY_WORKFLOW_HTTP_ALLOW).
+  outbound::target_policy_settings workflow_targets;
+  workflow_targets.allow_private = cfg.mode == config::run_mode::dev;
+  workflow_targets.allow_hosts = cfg.workflows.http_allow_hosts;
+  auto workflow_policy = outbound::target_policy::make(workflow_targets);
+  if (!workflow_policy) {
+    log::error("config_invalid", {{"setting", "TALLY_WORKFLOW_HTTP_ALLOW"},
+                                  {"entry", outbound::first_invalid_entry(workflow_targets)}});
+    return 2;
+  }
   // Worker pools report their counters for /metrics through these.
   const std::vector<std::pair<std::string, pool_stats_ptr>> pools{
       {"identity", std::make_shared<pool_stats>()},
       {"redis", std::make_shared<pool_stats>()},
-      {"ledger_reader", std::make_shared<pool_stats>()}};
+      {"ledger_reader", std::make_shared<pool_stats>()},
+      {"payments_db", std::make_shared<pool_stats>()},
+      {"payments_gateway", std::make_shared<pool_stats>()},
+      {"webhook_inbox", std::make_shared<pool_stats>()},
+      {"webhook_verifier", std::make_shared<pool_stats>()},
+      {"workflow_store", std::make_shared<pool_stats>()}};
   auto identity = spawn_identity(sys, cfg, pools[0].second);
   auto cache = spawn_cache(sys, cfg, pools[1].second);
   auto ledger = spawn_ledger(sys, cfg, pools[2].second);
+  auto payments = spawn_payments(sys, cfg, ledger.router, payment_gateways(cfg), pools[3].second,
+                                 pools[4].second);
   auto revocation_sync = spawn_revocation_sync(sys, cfg, revoked);
   const auto timeout = std::chrono::milliseconds(cfg.actors.request_timeout_ms);
 
   http::registry metrics;
+  auto& webhook_checks = metrics.add_counter(
+      "tally_webhook_verifications_total",
+      "Webhook verification attempts by gateway and the inbox status they reached "
+      "(verified, rejected, parked, ignored, received = retry later).",
+      {"gateway", "status"});
+  auto& webhook_seconds =
+      metrics.add_histogram("tally_webhook_verification_seconds",
+                            "Time to verify one webhook event (gateway calls and settle).",
+                            {"gateway"});
+  auto& webhooks_received = metrics.add_counter(
+      "tally_webhooks_received_total",
+      "Webhook deliveries by gateway and outcome (stored, duplicate, invalid_signature, "
+      "malformed, not_stored).",
+      {"gateway", "outcome"});
+  auto webhooks = spawn_webhooks(
+      sys, cfg, payments.purchases, payment_gateways(cfg),
+      {[&webhook_checks, &webhook_seconds](const std::string& gateway, const std::string& status,
+                                           double seconds) {
+        webhook_checks.inc({gateway, status});
+        webhook_seconds.observe({gateway}, seconds);
+      }},
+      pools[5].second, pools[6].second);
+  auto& runs_started = metrics.add_counter(
+      "tally_workflow_runs_started_total",
+      "Workflow runs whose reservation was taken (or that cost nothing).");
+  auto& runs_finished = metrics.add_counter(
+      "tally_workflow_runs_finished_total",
+      "Workflow runs that ended, by status (succeeded, failed, compensated).", {"status"});
+  auto& run_credits = metrics.add_counter("tally_workflow_credits_charged_total",
+                                          "Credits charged by workflow runs.");
+  auto& run_seconds = metrics.add_histogram(
+      "tally_workflow_run_duration_seconds", "Time from a run's creation to its end.",
+      {"status"}, {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
+  auto workflows = spawn_workflows(
+      sys, cfg, ledger.router, std::make_shared<const outbound::target_policy>(*workflow_policy),
+      {[&runs_started] { runs_started.inc(); },
+       [&runs_finished, &run_credits, &run_seconds](const std::string& status, int64_t charged,
+                                                     double seconds) {
+         runs_finished.inc({status});
+         run_credits.inc(static_cast<uint64_t>(std::max<int64_t>(charged, 0)));
+         run_seconds.observe({status}, seconds);
+       }},
+      pools[7].second);
+  // Events out: outbox relays, subscriber deliveries (same SSRF policy as http executors).
+  auto events_counters = std::make_shared<events_stats>();
+  const auto subscriber_policy = std::make_shared<const outbound::target_policy>(*workflow_policy);
+  auto events = spawn_events(sys, cfg, subscriber_policy, events_counters);
+  auto stop_events = [&events] {
+    caf::anon_send_exit(events.admin, caf::exit_reason::user_shutdown);
+    for (const auto& a : events.relays) {
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    }
+    for (const auto& a : events.deliverers) {
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    }
+  };
   http::authenticator auth(sys,
                            {config::jwt_keys(cfg), cfg.auth.jwt_issuer, cfg.auth.jwt_audience,
                             cfg.auth.admin_api_key, timeout},
@@ -153,6 +284,19 @@ int serve(const config::config& cfg, bool print_admin_key) {
                             {&sys, identity, cache, ledger.router, &revoked, &auth_email_rule,
                              timeout, cfg.auth.access_ttl_s});
   http::add_credits_routes(routes, {&sys, ledger.router, ledger.reader, identity, timeout});
+  http::add_payments_routes(
+      routes, {&sys, payments.purchases, payments.queries, timeout,
+               std::chrono::milliseconds(cfg.payments.purchase_timeout_ms),
+               cfg.payments.poll_verify_after_s,
+               std::chrono::milliseconds(cfg.payments.poll_verify_wait_ms)});
+  http::add_webhook_routes(routes, {&sys, webhooks.inbox, webhooks.supervisor,
+                                    webhook_signature_checks(cfg), &webhooks_received, timeout});
+  http::add_workflow_routes(
+      routes, {&sys, workflows.store, workflows.supervisor,
+               executor_bounds{cfg.workflows.delay_ms_max, cfg.workflows.executor_timeout_ms_max,
+                               cfg.workflows.executor_timeout_ms_default},
+               timeout, std::chrono::milliseconds(cfg.workflows.run_wait_ms_max)});
+  http::add_events_routes(routes, {&sys, events.admin, subscriber_policy, timeout});
   auto& connections_gauge =
       metrics.add_gauge("http_server_open_connections", "Open client connections.");
   auto& actors_gauge = metrics.add_gauge("tally_actors_running", "Actors alive in the system.");
@@ -165,6 +309,20 @@ int serve(const config::config& cfg, bool print_admin_key) {
   auto& pool_rejected = metrics.add_gauge(
       "tally_pool_rejected_requests", "Requests a pool refused (full or no worker alive).",
       {"pool"});
+  auto& relay_lag = metrics.add_gauge(
+      "tally_events_relay_lag_seconds", "Age of the oldest unpublished outbox row.", {"context"});
+  auto& relay_backlog = metrics.add_gauge(
+      "tally_events_outbox_backlog", "Unpublished outbox rows (counted up to 1e6).", {"context"});
+  auto& relay_published = metrics.add_gauge(
+      "tally_events_published", "Events the relay published since start.", {"context"});
+  auto& relay_failures = metrics.add_gauge(
+      "tally_events_relay_failures", "Relay rounds that failed since start.", {"context"});
+  auto& webhook_attempts = metrics.add_gauge(
+      "tally_events_webhook_attempts", "Subscriber webhook attempts since start, by result.",
+      {"result"});
+  auto& endpoints_disabled = metrics.add_gauge(
+      "tally_events_endpoints_disabled",
+      "Subscriber endpoints disabled since start (410 or sustained failure).");
   std::unique_ptr<http::server> server_holder;
   http::add_operations_routes(
       routes, {&sys, identity, cache, &metrics,
@@ -177,6 +335,24 @@ int serve(const config::config& cfg, bool print_admin_key) {
                    pool_restarts.set({name}, static_cast<double>(stats->restarts.load()));
                    pool_rejected.set({name}, static_cast<double>(stats->rejected.load()));
                  }
+                 const std::pair<const char*, const relay_stats*> relays[] = {
+                     {"ledger", &events_counters->ledger},
+                     {"payments", &events_counters->payments},
+                     {"workflows", &events_counters->workflows}};
+                 for (const auto& [context, relay] : relays) {
+                   relay_lag.set({context}, static_cast<double>(relay->lag_ms.load()) / 1000.0);
+                   relay_backlog.set({context}, static_cast<double>(relay->backlog.load()));
+                   relay_published.set({context}, static_cast<double>(relay->published.load()));
+                   relay_failures.set({context}, static_cast<double>(relay->failures.load()));
+                 }
+                 webhook_attempts.set(
+                     {"succeeded"},
+                     static_cast<double>(events_counters->deliveries_succeeded.load()));
+                 webhook_attempts.set(
+                     {"failed"},
+                     static_cast<double>(events_counters->deliveries_failed_attempts.load()));
+                 endpoints_disabled.set(
+                     static_cast<double>(events_counters->endpoints_disabled.load()));
                },
                std::chrono::milliseconds(2'000)});
   http::dispatcher dispatcher({&routes, &auth, &auth_ip_rule, &metrics});
@@ -187,7 +363,13 @@ int serve(const config::config& cfg, bool print_admin_key) {
     caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ledger.router, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(payments.purchases, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(webhooks.supervisor, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(workflows.recovery, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(workflows.supervisor, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(workflows.store, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(revocation_sync, caf::exit_reason::user_shutdown);
+    stop_events();
     return 1;
   }
   log::info("engine_started", {{"version", version},
@@ -208,7 +390,13 @@ int serve(const config::config& cfg, bool print_admin_key) {
   caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(ledger.router, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(payments.purchases, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(webhooks.supervisor, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(workflows.recovery, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(workflows.supervisor, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(workflows.store, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(revocation_sync, caf::exit_reason::user_shutdown);
+  stop_events();
   // Wait while the server, routes and limiters still exist: bridge actors may
   // still post answers to connections until their requests end.
   sys.await_all_actors_done();
@@ -222,6 +410,10 @@ int print_routes() {
   http::route_table routes;
   http::add_identity_routes(routes, {});
   http::add_credits_routes(routes, {});
+  http::add_payments_routes(routes, {});
+  http::add_webhook_routes(routes, {});
+  http::add_workflow_routes(routes, {});
+  http::add_events_routes(routes, {});
   http::add_operations_routes(routes, {});
   std::printf("[");
   bool first = true;
@@ -261,8 +453,25 @@ int main(int argc, char** argv) {
   if (command == "routes") {
     return print_routes();
   }
+  if (command == "sandbox") {  // flags and TALLY_SANDBOX_* only: no engine configuration
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+      std::printf("%s", sandbox::usage().c_str());
+      return 0;
+    }
+    sandbox::settings sandbox_settings;
+    std::vector<std::string> errors;
+    if (!sandbox::parse_settings(args, config::environment(), sandbox_settings, errors)) {
+      for (const auto& e : errors) {
+        std::fprintf(stderr, "tally sandbox: %s\n", e.c_str());
+      }
+      std::fprintf(stderr, "%s", sandbox::usage().c_str());
+      return 2;
+    }
+    return sandbox::run(sandbox_settings);
+  }
   if (command != "serve" && command != "migrate" && command != "reconcile") {
-    std::fprintf(stderr, "usage: tally [serve|migrate|reconcile|routes|version]\n");
+    std::fprintf(stderr, "usage: tally [serve|migrate|reconcile|routes|sandbox|version]\n");
     return 2;
   }
   config::config cfg;

@@ -8,6 +8,7 @@
 
 #include "config/jwt_keys.hpp"
 #include "config/limits.hpp"
+#include "domain/cloud_event.hpp"
 
 extern char** environ;
 
@@ -169,6 +170,141 @@ void load_databases(reader& r, config& cfg) {
   }
 }
 
+bool is_http_url(const std::string& url) {
+  return url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0;
+}
+
+void load_gateways(reader& r, gateway_settings& g) {
+  struct url_setting {
+    const char* key;
+    std::string* value;
+  };
+  for (const auto& [key, value] : {url_setting{"TALLY_OMISE_API_URL", &g.omise_api_url},
+                                   url_setting{"TALLY_OMISE_VAULT_URL", &g.omise_vault_url},
+                                   url_setting{"TALLY_STRIPE_API_URL", &g.stripe_api_url},
+                                   url_setting{"TALLY_SANDBOX_API_URL", &g.sandbox_api_url},
+                                   url_setting{"TALLY_SANDBOX_VAULT_URL", &g.sandbox_vault_url}}) {
+    *value = r.text(key, *value);
+    if (!is_http_url(*value)) {
+      r.fail(std::string(key) + " must be an http:// or https:// URL");
+    }
+  }
+  g.omise_secret_key = r.text("TALLY_OMISE_SECRET_KEY", "");
+  g.omise_public_key = r.text("TALLY_OMISE_PUBLIC_KEY", "");
+  g.omise_webhook_secret = r.text("TALLY_OMISE_WEBHOOK_SECRET", "");
+  g.stripe_secret_key = r.text("TALLY_STRIPE_SECRET_KEY", "");
+  g.stripe_webhook_secret = r.text("TALLY_STRIPE_WEBHOOK_SECRET", "");
+  // Test keys of a loopback sandbox are not secrets; it accepts any skey_test_/pkey_test_.
+  g.sandbox_secret_key = r.text("TALLY_SANDBOX_SECRET_KEY", "skey_test_tally_sandbox");
+  g.sandbox_public_key = r.text("TALLY_SANDBOX_PUBLIC_KEY", "pkey_test_tally_sandbox");
+  g.sandbox_webhook_secret = r.text("TALLY_SANDBOX_WEBHOOK_SECRET", "");
+  g.connect_timeout_ms = r.number<uint32_t>("TALLY_GATEWAY_CONNECT_TIMEOUT_MS", 3'000, 100, 60'000);
+  g.request_timeout_ms = r.number<uint32_t>("TALLY_GATEWAY_TIMEOUT_MS", 10'000, 100, 120'000);
+}
+
+void load_payments(reader& r, run_mode mode, const gateway_settings& g, payments_settings& p) {
+  p.default_gateway = r.text("TALLY_DEFAULT_GATEWAY", mode == run_mode::dev ? "sandbox" : "omise");
+  if (p.default_gateway != "omise" && p.default_gateway != "stripe" &&
+      p.default_gateway != "sandbox") {
+    r.fail("TALLY_DEFAULT_GATEWAY must be omise, stripe or sandbox");
+  }
+  p.db_workers = r.number<uint32_t>("TALLY_PAYMENTS_DB_WORKERS", 2, 1, limits::db_workers_max);
+  p.gateway_workers = r.number<uint32_t>("TALLY_PAYMENTS_GATEWAY_WORKERS", 4, 1, 64);
+  p.queue_depth_max =
+      r.number<uint32_t>("TALLY_PAYMENTS_QUEUE_DEPTH", 256, 1, limits::db_queue_depth_max);
+  p.purchase_timeout_ms = r.number<uint32_t>("TALLY_PURCHASE_TIMEOUT_MS", 45'000, 1'000, 300'000);
+  p.poll_verify_after_s = r.number<uint32_t>("TALLY_PURCHASE_POLL_VERIFY_AFTER_S", 3, 0, 86'400);
+  p.poll_verify_interval_s =
+      r.number<uint32_t>("TALLY_PURCHASE_POLL_VERIFY_INTERVAL_S", 5, 1, 86'400);
+  p.poll_verify_wait_ms =
+      r.number<uint32_t>("TALLY_PURCHASE_POLL_VERIFY_WAIT_MS", 3'000, 100, 30'000);
+  // A purchase makes at least three gateway attempts (API.md) inside its deadline.
+  if (p.purchase_timeout_ms < 3 * g.request_timeout_ms) {
+    r.fail("TALLY_PURCHASE_TIMEOUT_MS must be at least 3 x TALLY_GATEWAY_TIMEOUT_MS");
+  }
+}
+
+void load_webhooks(reader& r, webhook_settings& w) {
+  w.inbox_workers = r.number<uint32_t>("TALLY_WEBHOOK_INBOX_WORKERS", 2, 1, limits::db_workers_max);
+  w.verifiers = r.number<uint32_t>("TALLY_WEBHOOK_VERIFIERS", 2, 1, 64);
+  w.attempts_max = r.number<uint32_t>("TALLY_WEBHOOK_ATTEMPTS_MAX", 8, 1, 100);
+  w.retry_delay_min_ms =
+      r.number<uint32_t>("TALLY_WEBHOOK_RETRY_DELAY_MIN_MS", 1'000, 10, 3'600'000);
+  w.retry_delay_max_ms =
+      r.number<uint32_t>("TALLY_WEBHOOK_RETRY_DELAY_MAX_MS", 300'000, 10, 86'400'000);
+  if (w.retry_delay_min_ms > w.retry_delay_max_ms) {
+    r.fail("TALLY_WEBHOOK_RETRY_DELAY_MIN_MS must be <= TALLY_WEBHOOK_RETRY_DELAY_MAX_MS");
+  }
+  w.unknown_charge_window_s =
+      r.number<uint32_t>("TALLY_WEBHOOK_UNKNOWN_CHARGE_WINDOW_S", 600, 0, 7 * 86'400);
+  w.poll_ms = r.number<uint32_t>("TALLY_WEBHOOK_POLL_MS", 1'000, 10, 60'000);
+  w.claim_batch_max = r.number<uint32_t>("TALLY_WEBHOOK_CLAIM_BATCH_MAX", 16, 1, 100);
+  w.lease_s = r.number<uint32_t>("TALLY_WEBHOOK_LEASE_S", 120, 5, 3'600);
+  w.settle_timeout_ms = r.number<uint32_t>("TALLY_WEBHOOK_SETTLE_TIMEOUT_MS", 30'000, 100, 300'000);
+  w.sweep_period_s = r.number<uint32_t>("TALLY_SWEEP_PERIOD_S", 60, 0, 86'400);
+  w.sweep_age_s = r.number<uint32_t>("TALLY_SWEEP_AGE_S", 300, 0, 30 * 86'400);
+  w.sweep_batch_max = r.number<uint32_t>("TALLY_SWEEP_BATCH_MAX", 50, 1, 1'000);
+  // A verification (two gateway calls, then settle) must end inside its lease,
+  // or a second claimant could start on the same event.
+  if (uint64_t{w.settle_timeout_ms} >= uint64_t{w.lease_s} * 1'000 / 2) {
+    r.fail("TALLY_WEBHOOK_SETTLE_TIMEOUT_MS must be under half of TALLY_WEBHOOK_LEASE_S");
+  }
+}
+
+void load_workflows(reader& r, workflow_settings& w) {
+  w.runs_per_user_max = r.number<uint32_t>("TALLY_WORKFLOW_RUNS_PER_USER_MAX", 10, 1, 10'000);
+  w.runs_executing_max = r.number<uint32_t>("TALLY_WORKFLOW_RUNS_MAX", 64, 1, 4'096);
+  w.queue_depth_max = r.number<uint32_t>("TALLY_WORKFLOW_QUEUE_DEPTH", 256, 0, 100'000);
+  w.queue_wait_ms_max =
+      r.number<uint32_t>("TALLY_WORKFLOW_QUEUE_WAIT_MS_MAX", 30'000, 100, 600'000);
+  w.executor_timeout_ms_max =
+      r.number<uint32_t>("TALLY_WORKFLOW_EXECUTOR_TIMEOUT_MS_MAX", 30'000, 100, 120'000);
+  w.executor_timeout_ms_default = r.number<uint32_t>("TALLY_WORKFLOW_EXECUTOR_TIMEOUT_MS", 10'000,
+                                                     100, w.executor_timeout_ms_max);
+  w.delay_ms_max = r.number<uint32_t>("TALLY_WORKFLOW_DELAY_MS_MAX", 60'000, 0, 120'000);
+  w.run_wait_ms_max = r.number<uint32_t>("TALLY_WORKFLOW_RUN_WAIT_MS_MAX", 30'000, 100, 120'000);
+  w.db_workers = r.number<uint32_t>("TALLY_WORKFLOW_DB_WORKERS", 2, 1, limits::db_workers_max);
+  w.recovery_sweep_ms =
+      r.number<uint32_t>("TALLY_WORKFLOW_RECOVERY_SWEEP_MS", 5'000, 100, 600'000);
+  std::stringstream allow(r.text("TALLY_WORKFLOW_HTTP_ALLOW", ""));
+  std::string item;
+  while (std::getline(allow, item, ',')) {
+    if (!item.empty()) {
+      w.http_allow_hosts.push_back(item);
+    }
+  }
+}
+
+void load_events(reader& r, events_settings& e) {
+  e.stream = r.text("TALLY_EVENTS_STREAM", "");
+  e.stream_maxlen = r.number<uint32_t>("TALLY_EVENTS_STREAM_MAXLEN", 1'000'000, 100, 100'000'000);
+  e.relay_batch_max = r.number<uint32_t>("TALLY_EVENTS_RELAY_BATCH_MAX", 500, 1, 10'000);
+  e.relay_period_ms = r.number<uint32_t>("TALLY_EVENTS_RELAY_PERIOD_MS", 200, 10, 60'000);
+  e.retention_s = r.number<uint32_t>("TALLY_EVENTS_RETENTION_S", 86'400, 60, 90 * 86'400);
+  e.low_balance_threshold =
+      r.number<uint32_t>("TALLY_EVENTS_LOW_BALANCE_THRESHOLD", 0, 0, 2'000'000'000);
+  e.retry_schedule = r.text("TALLY_EVENTS_RETRY_SCHEDULE", e.retry_schedule);
+  if (!parse_retry_schedule(e.retry_schedule)) {
+    r.fail("TALLY_EVENTS_RETRY_SCHEDULE must be 1..20 comma-separated delays with a unit "
+           "(ms, s, m, h), each over 0 and at most 7 days");
+  }
+  e.delivery_timeout_ms =
+      r.number<uint32_t>("TALLY_EVENTS_DELIVERY_TIMEOUT_MS", 15'000, 100, 60'000);
+  e.delivery_workers = r.number<uint32_t>("TALLY_EVENTS_DELIVERY_WORKERS", 2, 1, 32);
+  e.delivery_poll_ms = r.number<uint32_t>("TALLY_EVENTS_DELIVERY_POLL_MS", 250, 10, 60'000);
+  e.disable_after_s =
+      r.number<uint32_t>("TALLY_EVENTS_DISABLE_AFTER_S", 5 * 86'400, 1, 30 * 86'400);
+  e.response_excerpt_bytes =
+      r.number<uint32_t>("TALLY_EVENTS_RESPONSE_EXCERPT_BYTES", 1'024, 0, 20'000);
+  e.endpoints_max = r.number<uint32_t>("TALLY_EVENTS_ENDPOINTS_MAX", 1'000, 1, 100'000);
+  e.admin_workers =
+      r.number<uint32_t>("TALLY_EVENTS_ADMIN_WORKERS", 2, 1, limits::db_workers_max);
+  e.sse_connections_per_user =
+      r.number<uint32_t>("TALLY_EVENTS_SSE_PER_USER_MAX", 5, 1, 1'000);
+  e.sse_heartbeat_s = r.number<uint32_t>("TALLY_EVENTS_SSE_HEARTBEAT_S", 15, 1, 300);
+  e.sse_queue_max = r.number<uint32_t>("TALLY_EVENTS_SSE_QUEUE_MAX", 256, 1, 100'000);
+}
+
 void check_production_secrets(reader& r, const config& cfg) {
   if (cfg.auth.jwt_keys.empty()) {
     r.fail("production mode needs TALLY_JWT_KEY (>= 32 random bytes)");
@@ -288,6 +424,11 @@ bool load(const env_map& env, config& out, std::vector<std::string>& errors) {
   cfg.ledger.in_flight_max = r.number<uint32_t>("TALLY_LEDGER_IN_FLIGHT_MAX", 64, 1, 4096);
   cfg.ledger.expiry_tick_ms =
       r.number<uint32_t>("TALLY_RESERVATION_EXPIRY_TICK_MS", 1'000, 50, 60'000);
+  load_gateways(r, cfg.gateways);
+  load_payments(r, cfg.mode, cfg.gateways, cfg.payments);
+  load_webhooks(r, cfg.webhooks);
+  load_workflows(r, cfg.workflows);
+  load_events(r, cfg.events);
   if (cfg.ledger.journal_batch_max < cfg.ledger.in_flight_max) {
     r.fail("TALLY_JOURNAL_BATCH_MAX must be >= TALLY_LEDGER_IN_FLIGHT_MAX (one account's "
            "pipeline fits one batch)");
@@ -311,6 +452,13 @@ std::string describe(const config& cfg) {
     os << (i ? "," : "") << cfg.auth.jwt_keys[i].kid;
   }
   os << " admin_api_key=" << (cfg.auth.admin_api_key.empty() ? "unset" : "set");
+  auto set = [](const std::string& secret) { return secret.empty() ? "unset" : "set"; };
+  os << " default_gateway=" << cfg.payments.default_gateway
+     << " omise_api_url=" << cfg.gateways.omise_api_url
+     << " omise_secret_key=" << set(cfg.gateways.omise_secret_key)
+     << " stripe_secret_key=" << set(cfg.gateways.stripe_secret_key)
+     << " sandbox_api_url=" << cfg.gateways.sandbox_api_url
+     << " sandbox_secret_key=" << set(cfg.gateways.sandbox_secret_key);
   return os.str();
 }
 

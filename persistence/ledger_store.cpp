@@ -45,7 +45,12 @@ constexpr std::pair<const char*, const char*> writer_statements[] = {
      "  SELECT ac, act, 'account:' || acc::text, am, r, jsonb_build_object('entry_id', e, "
      "    'seq', q) FROM unnest($22::text[], $23::text[], $24::uuid[], $25::bigint[], "
      "    $26::text[], $27::text[], $28::bigint[]) AS t(ac, act, acc, am, r, e, q) "
-     "  WHERE t.acc IN (SELECT account_id FROM upd)) "
+     "  WHERE t.acc IN (SELECT account_id FROM upd)), "
+     // One outbox row per entry (persistence/outbox.hpp): its events are
+     // derived from the entry when relayed. Reuses the entries' columns.
+     "obx AS (INSERT INTO ledger.outbox (account_id, seq) "
+     "  SELECT a, s FROM unnest($8::uuid[], $9::bigint[]) AS t(a, s) "
+     "  WHERE t.a IN (SELECT account_id FROM upd)) "
      "SELECT account_id::text FROM upd"},
     {"journal_existing_keys",
      "SELECT e.account_id::text, e.idempotency_key FROM ledger.entries e "
@@ -69,6 +74,9 @@ constexpr std::pair<const char*, const char*> writer_statements[] = {
     "  $1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], "
     "  $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], "
     "  $13::text[], $14::text[]) AS t(a, s, e, k, am, da, dr, aa, ra, rt, ri, ik, sh, md)"},
+    {"journal_insert_outbox",
+     "INSERT INTO ledger.outbox (account_id, seq) "
+    "SELECT a, s FROM unnest($1::uuid[], $2::bigint[]) AS t(a, s)"},
     {"journal_insert_reservations",
      "INSERT INTO ledger.reservations (reservation_id, account_id, amount, status, expires_at) "
     "SELECT r, a, am, 'pending', to_timestamp(e / 1000.0) "
@@ -196,6 +204,8 @@ void insert_entries(pqxx::work& tx, const batch_columns& c) {
       int_array(c.delta_reserved), int_array(c.available_after), int_array(c.reserved_after),
       text_array(c.reference_type, true), text_array(c.reference_id, true),
       text_array(c.key, true), text_array(c.sha, true), text_array(c.metadata, true));
+  // Each entry's outbox row commits with it (persistence/outbox.hpp).
+  tx.exec_prepared("journal_insert_outbox", text_array(c.account, false), int_array(c.seq));
 }
 
 void write_reservations(pqxx::work& tx, const std::vector<const journal_item*>& items) {

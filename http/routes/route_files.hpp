@@ -9,9 +9,14 @@
 #include <caf/fwd.hpp>
 
 #include "actors/cache.hpp"
+#include "actors/events.hpp"
 #include "actors/identity.hpp"
 #include "actors/ledger.hpp"
+#include "actors/purchases.hpp"
 #include "actors/revocation_cache.hpp"
+#include "actors/workflows.hpp"
+#include "domain/workflow.hpp"
+#include "actors/webhooks.hpp"
 #include "http/limiter.hpp"
 #include "http/metrics.hpp"
 #include "http/routes.hpp"
@@ -44,6 +49,67 @@ struct credits_routes_deps {
 // POST/GET /v1/credits/reservations[/{id}], .../commit, .../release,
 // POST /v1/admin/users/{id}/grants, GET /v1/admin/reconcile.
 void add_credits_routes(route_table& table, credits_routes_deps deps);
+
+struct payments_routes_deps {
+  caf::actor_system* sys = nullptr;
+  purchase_router_actor purchases;
+  payments_query_actor queries;  // packages, purchase reads
+  std::chrono::milliseconds timeout{5'000};
+  std::chrono::milliseconds purchase_timeout{45'000};  // cfg.payments.purchase_timeout_ms
+  int64_t poll_verify_after_s = 3;                     // cfg.payments.poll_verify_after_s
+  std::chrono::milliseconds poll_wait{3'000};          // cfg.payments.poll_verify_wait_ms
+};
+
+// GET /v1/packages, POST /v1/admin/packages, PATCH /v1/admin/packages/{id},
+// POST/GET /v1/purchases, GET /v1/purchases/{id}.
+void add_payments_routes(route_table& table, payments_routes_deps deps);
+
+// Checks a webhook's signature for `gateway` over the raw body, without I/O
+// (gateway::verify_webhook); an empty error when it verifies. Thread-safe:
+// called on io threads.
+struct gateway_signature_check {
+  using header_fn = std::function<std::string_view(std::string_view name)>;
+  using fn = std::function<caf::error(const std::string& gateway, std::string_view raw_body,
+                                      const header_fn& header, int64_t now_s)>;
+};
+
+struct webhook_routes_deps {
+  caf::actor_system* sys = nullptr;
+  inbox_actor inbox;
+  caf::actor supervisor;  // told when a new event was stored (verify it now)
+  gateway_signature_check::fn check_signature;  // empty: every delivery is refused
+  counter* received = nullptr;  // labels {gateway, outcome}
+  std::chrono::milliseconds timeout{5'000};
+};
+
+// POST /v1/webhooks/{omise,stripe,sandbox}, GET /v1/admin/webhooks/inbox,
+// POST /v1/admin/webhooks/inbox/{id}/retry.
+void add_webhook_routes(route_table& table, webhook_routes_deps deps);
+
+struct workflow_routes_deps {
+  caf::actor_system* sys = nullptr;
+  workflow_store_actor store;
+  run_supervisor_actor runs;
+  executor_bounds bounds;  // cfg.workflows executor limits
+  std::chrono::milliseconds timeout{5'000};
+  std::chrono::milliseconds run_wait_max{30'000};  // cfg.workflows.run_wait_ms_max
+};
+
+// POST/GET /v1/workflows, GET/PATCH/DELETE /v1/workflows/{id},
+// POST/GET /v1/workflows/{id}/runs, GET /v1/runs/{id}.
+void add_workflow_routes(route_table& table, workflow_routes_deps deps);
+
+struct events_routes_deps {
+  caf::actor_system* sys = nullptr;
+  events_admin_actor admin;
+  // Subscriber URLs must pass it (the executors' SSRF policy); null: not checked here.
+  std::shared_ptr<const outbound::target_policy> policy;
+  std::chrono::milliseconds timeout{5'000};
+};
+
+// POST/GET /v1/admin/webhook-endpoints, GET/DELETE /v1/admin/webhook-endpoints/{id},
+// GET .../{id}/deliveries, POST .../{id}/deliveries/{delivery_id}/replay.
+void add_events_routes(route_table& table, events_routes_deps deps);
 
 struct operations_routes_deps {
   caf::actor_system* sys = nullptr;

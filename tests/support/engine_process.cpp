@@ -92,7 +92,7 @@ std::vector<std::string> build_environment(const engine_options& options, uint16
   for (const auto& [name, value] : options.env) {
     merged[name] = value;
   }
-  merged["TALLY_LISTEN"] = "127.0.0.1:" + std::to_string(port);
+  merged[options.listen_env] = "127.0.0.1:" + std::to_string(port);
   std::vector<std::string> result;
   result.reserve(merged.size());
   for (const auto& [name, value] : merged) {

@@ -33,6 +33,9 @@ struct engine_options {
   // Removed from the inherited environment (e.g. a key the engine should generate itself).
   std::vector<std::string> env_unset;
   std::vector<std::string> args{"serve"};
+  // The variable that receives 127.0.0.1:<picked port> (`tally sandbox` reads
+  // TALLY_SANDBOX_LISTEN).
+  std::string listen_env = "TALLY_LISTEN";
   // Empty: $TALLY_BINARY, else the `tally` target this library was built with.
   std::string binary;
   std::chrono::seconds ready_timeout = engine_ready_timeout_default;

@@ -217,7 +217,7 @@ caf::result<purchase_view> on_by_charge(db_worker self, const std::string& gatew
   std::optional<purchase_view> out;
   const errc failure = with_db(self, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    out = lock_purchase_by_charge(tx, gateway, charge_id);
+    out = find_purchase_by_charge(tx, gateway, charge_id);
   });
   if (failure != errc{}) {
     return failure;

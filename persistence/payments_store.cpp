@@ -348,12 +348,12 @@ std::optional<purchase_view> find_purchase(pqxx::transaction_base& tx, const std
   return view;
 }
 
-std::optional<purchase_view> lock_purchase_by_charge(pqxx::transaction_base& tx,
+std::optional<purchase_view> find_purchase_by_charge(pqxx::transaction_base& tx,
                                                      const std::string& gateway,
                                                      const std::string& charge_id) {
   return one_purchase(tx.exec_params(std::string("SELECT ") + purchase_columns +
                                          " FROM payments.purchases p WHERE p.gateway = $1 AND "
-                                         "p.charge_id = $2 FOR UPDATE",
+                                         "p.charge_id = $2",
                                      gateway, charge_id));
 }
 

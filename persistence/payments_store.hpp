@@ -68,8 +68,9 @@ void release_claim(pqxx::connection& connection, const std::string& user_id,
 std::optional<purchase_view> find_purchase(pqxx::transaction_base& tx, const std::string& user_id,
                                            const std::string& purchase_id);
 
-// The purchase bound to (`gateway`, `charge_id`), locked FOR UPDATE.
-std::optional<purchase_view> lock_purchase_by_charge(pqxx::transaction_base& tx,
+// The purchase bound to (`gateway`, `charge_id`). A snapshot: settle decides
+// on it, and every state change it leads to is a conditional UPDATE.
+std::optional<purchase_view> find_purchase_by_charge(pqxx::transaction_base& tx,
                                                      const std::string& gateway,
                                                      const std::string& charge_id);
 

@@ -132,7 +132,7 @@ uint16_t free_port() {
 std::string base64(const std::string& in) {
   static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  int value = 0;
+  uint32_t value = 0;  // unsigned: bits shifted out are simply dropped
   int bits = -6;
   for (unsigned char c : in) {
     value = (value << 8) + c;
@@ -218,7 +218,8 @@ struct sandbox_process {
       throw std::runtime_error("list failed: " + response.describe());
     }
     int64_t count = 0;
-    for (const auto& charge : response.json()["data"]) {
+    const auto body = response.json();  // kept alive: the loop iterates into it
+    for (const auto& charge : body.at("data")) {
       if (charge.contains("metadata") &&
           charge["metadata"].value("purchase_id", "") == purchase_id) {
         ++count;
@@ -298,7 +299,8 @@ TEST_CASE("admins create and patch packages; nobody else can", "[integration][pa
       fixture.admin_headers());
   check_problem(invalid, 422, "validation_failed");
   std::set<std::string> fields;
-  for (const auto& e : invalid.json()["errors"]) {
+  const auto invalid_body = invalid.json();  // kept alive: the loop iterates into it
+  for (const auto& e : invalid_body.at("errors")) {
     fields.insert(e["field"].get<std::string>());
   }
   CHECK(fields == std::set<std::string>{"name", "credits", "price.currency"});
@@ -384,7 +386,8 @@ TEST_CASE("purchases are refused before anything is recorded", "[integration][pa
         "k4");
     check_problem(response, 422, "validation_failed");
     std::set<std::string> fields;
-    for (const auto& e : response.json()["errors"]) {
+    const auto body = response.json();  // kept alive: the loop iterates into it
+    for (const auto& e : body.at("errors")) {
       fields.insert(e["field"].get<std::string>());
     }
     CHECK(fields == std::set<std::string>{"package_id", "method", "gateway", "return_uri"});

@@ -57,7 +57,7 @@ constexpr const char* stripe_secret = "whsec_test_webhooks_0123456789";
 std::string base64(const std::string& in) {
   static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  int value = 0;
+  uint32_t value = 0;  // unsigned: bits shifted out are simply dropped
   int bits = -6;
   for (unsigned char c : in) {
     value = (value << 8) + c;
@@ -462,9 +462,13 @@ TEST_CASE("16 concurrent deliveries of one event store one row", "[integration][
 
 TEST_CASE("the admin inbox lists events by status and retries parked ones",
           "[integration][webhooks]") {
-  // No sandbox keys: every sandbox event is parked by its verifier (never credited).
-  engine_fixture fixture(
-      {{"TALLY_SANDBOX_WEBHOOK_SECRET", base64(webhook_key)}, {"TALLY_WEBHOOK_POLL_MS", "100"}});
+  // No sandbox process is listening: every verification finds the gateway
+  // unavailable, and after 3 quick attempts the event is parked.
+  engine_fixture fixture({{"TALLY_SANDBOX_WEBHOOK_SECRET", base64(webhook_key)},
+                          {"TALLY_WEBHOOK_POLL_MS", "100"},
+                          {"TALLY_WEBHOOK_ATTEMPTS_MAX", "3"},
+                          {"TALLY_WEBHOOK_RETRY_DELAY_MIN_MS", "50"},
+                          {"TALLY_WEBHOOK_RETRY_DELAY_MAX_MS", "200"}});
   auto client = fixture.client();
   const auto admin = fixture.admin_headers();
   const std::string url = fixture.database.url();
@@ -507,7 +511,8 @@ TEST_CASE("the admin inbox lists events by status and retries parked ones",
   }
   CHECK(seen == std::vector<std::string>{"evnt_test_list2", "evnt_test_list1", "evnt_test_list0"});
 
-  // Retry: a parked event is received again (and, still unconfigured, parked again).
+  // Retry: a parked event is received again (and, the gateway still unreachable,
+  // parked again after its 3 attempts).
   const std::string id = all.json()["items"][0]["id"].get<std::string>();
   check_problem(client.post_json("/v1/admin/webhooks/inbox/" + id + "/retry", json::object()), 401,
                 "unauthorized");
@@ -519,7 +524,7 @@ TEST_CASE("the admin inbox lists events by status and retries parked ones",
   CHECK(pg_scalar(url, "SELECT count(*) FROM audit.records WHERE action = 'webhook.retried'") == 1);
   CHECK(eventually([&] {
     return pg_scalar(url, "SELECT count(*) FROM payments.inbox WHERE id = '" + id +
-                              "' AND status = 'parked' AND attempts = 1") == 1;
+                              "' AND status = 'parked' AND attempts = 3") == 1;
   }));
   // Only parked events: a rejected one stays rejected.
   pg_query(url, "UPDATE payments.inbox SET status = 'rejected' WHERE id = '" + id + "'");

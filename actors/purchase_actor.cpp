@@ -536,7 +536,9 @@ caf::result<charge_snapshot> on_charge(gateway_worker self, const purchase_reque
                                                  : gateways::payment_method::card;
   charge.card_token = request.card_token;
   charge.return_uri = request.return_uri;
-  charge.description = "Tally purchase " + purchase.id;
+  // Not the purchase id (it is in metadata): a uuid's digit groups can look
+  // like a card number to the gateway layer's last-line check and be refused.
+  charge.description = "Tally credits: " + purchase.package_id;
   charge.idempotency_key = "purchase:" + purchase.id;
   for (uint32_t attempt = 0; attempt < create_attempts_max; ++attempt) {
     auto created = client->create_charge(charge);

@@ -4,6 +4,7 @@
 
 #include "domain/assert.hpp"
 #include "persistence/audit_store.hpp"
+#include "persistence/outbox.hpp"
 
 namespace tally::persistence {
 namespace {
@@ -366,14 +367,47 @@ bool bind_charge(pqxx::transaction_base& tx, const std::string& purchase_id,
   return !rows.empty();
 }
 
+namespace {
+
+// What a purchase event carries (docs/events.md): read back by the UPDATE
+// that changed the state, so the event describes exactly the committed row.
+constexpr const char* announced_columns =
+    "purchase_id::text, user_id::text, package_id, credits, amount, currency, status, "
+    "COALESCE(failure_code, '')";
+
+// Writes the purchase's new state to payments.outbox in the caller's
+// transaction: the event commits (or rolls back) with the change.
+void announce_purchase(pqxx::transaction_base& tx, const pqxx::row& row, const std::string& type) {
+  const std::string id = row[0].as<std::string>();
+  const std::string user_id = row[1].as<std::string>();
+  nlohmann::json data = {{"purchase_id", id},
+                         {"user_id", user_id},
+                         {"package_id", row[2].as<std::string>()},
+                         {"credits", row[3].as<int64_t>()},
+                         {"amount", row[4].as<int64_t>()},
+                         {"currency", row[5].as<std::string>()},
+                         {"status", row[6].as<std::string>()}};
+  if (const auto code = row[7].as<std::string>(); !code.empty()) {
+    data["failure_code"] = code;
+  }
+  append_event(tx, "payments", {"", type, "purchases/" + id, user_id, data.dump()});
+}
+
+}  // namespace
+
 bool complete_purchase(pqxx::transaction_base& tx, const std::string& purchase_id,
                        const std::string& grant_entry_id) {
   const auto rows = tx.exec_params(
       "UPDATE payments.purchases SET status = 'completed', grant_entry_id = $2::uuid, "
       "completed_at = now(), updated_at = now(), failure_code = NULL, failure_message = NULL "
-      "WHERE purchase_id = $1::uuid AND status IN ('pending', 'failed', 'expired') RETURNING 1",
+      "WHERE purchase_id = $1::uuid AND status IN ('pending', 'failed', 'expired') RETURNING " +
+          std::string(announced_columns),
       purchase_id, grant_entry_id);
-  return !rows.empty();
+  if (rows.empty()) {
+    return false;
+  }
+  announce_purchase(tx, rows[0], "purchase.completed");
+  return true;
 }
 
 bool end_purchase(pqxx::transaction_base& tx, const std::string& purchase_id,
@@ -383,9 +417,15 @@ bool end_purchase(pqxx::transaction_base& tx, const std::string& purchase_id,
   const auto rows = tx.exec_params(
       "UPDATE payments.purchases SET status = $2, failure_code = NULLIF($3, ''), "
       "failure_message = NULLIF($4, ''), updated_at = now() "
-      "WHERE purchase_id = $1::uuid AND status = 'pending' RETURNING 1",
+      "WHERE purchase_id = $1::uuid AND status = 'pending' RETURNING " +
+          std::string(announced_columns),
       purchase_id, to_string(status), failure_code.substr(0, 200), failure_message.substr(0, 1000));
-  return !rows.empty();
+  if (rows.empty()) {
+    return false;
+  }
+  announce_purchase(tx, rows[0],
+                    status == purchase_status::failed ? "purchase.failed" : "purchase.expired");
+  return true;
 }
 
 std::string purchases_page_json(pqxx::transaction_base& tx, const purchase_query& q) {

@@ -2,7 +2,10 @@
 
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "persistence/audit_store.hpp"
+#include "persistence/outbox.hpp"
 
 namespace tally::persistence {
 namespace {
@@ -279,6 +282,18 @@ bool write_step(pqxx::transaction_base& tx, const step_write& write) {
                       "",
                       "",
                       {{"status", write.run_status}}});
+    // The run's event (run.started/succeeded/failed/compensated) commits with
+    // the step. Its id is derived from the run and the action, so a step
+    // written again after a crash announces nothing twice.
+    const std::string event_id = tx.exec_params1("SELECT md5($1 || ':' || $2)::uuid::text",
+                                                 write.run_id, write.audit_action)[0]
+                                     .as<std::string>();
+    const nlohmann::json data = {{"run_id", write.run_id},
+                                 {"user_id", owner},
+                                 {"status", write.run_status},
+                                 {"credits", amount.value_or(0)}};
+    append_event(tx, "workflows",
+                 {event_id, write.audit_action, "runs/" + write.run_id, owner, data.dump()});
   }
   return true;
 }

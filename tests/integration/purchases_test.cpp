@@ -569,6 +569,21 @@ TEST_CASE("purchases through the sandbox gateway", "[integration][payments][sand
     CHECK(pg_scalar(url,
                     "SELECT count(*) FROM audit.records WHERE action = "
                     "'purchase.completed'") == 1);
+    // One purchase.completed event, committed with the state change and then
+    // published by the relay (docs/events.md).
+    const std::string completed_events =
+        "SELECT count(*) FROM payments.outbox WHERE type = 'purchase.completed' AND subject = "
+        "'purchases/" +
+        view["id"].get<std::string>() + "'";
+    CHECK(pg_scalar(url, completed_events) == 1);
+    bool published = false;
+    for (int attempt = 0; attempt < 50 && !published; ++attempt) {
+      published = pg_scalar(url, completed_events + " AND published_at IS NOT NULL") == 1;
+      if (!published) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+    CHECK(published);
   }
   SECTION("a declined card is 402 payment_failed and recorded failed") {
     const json body = {{"package_id", "pkg_starter"},

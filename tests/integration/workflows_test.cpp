@@ -370,6 +370,11 @@ TEST_CASE("a paid run succeeds, is charged exactly its cost, its reservation com
                   "SELECT count(*) FROM audit.records WHERE subject = 'run:" +
                       run["id"].get<std::string>() +
                       "' AND action IN ('run.started', 'run.succeeded')") == 2);
+  // ... and the outbox one event per transition, committed with the step.
+  CHECK(pg_scalar(fixture.database.url(),
+                  "SELECT count(*) FROM workflows.outbox WHERE subject = 'runs/" +
+                      run["id"].get<std::string>() +
+                      "' AND type IN ('run.started', 'run.succeeded')") == 2);
   check_invariants(fixture);
 }
 

@@ -32,6 +32,7 @@
 namespace {
 
 using nlohmann::json;
+using tally::test::base64;
 using tally::test::bearer;
 using tally::test::engine_fixture;
 using tally::test::engine_options;
@@ -127,28 +128,6 @@ uint16_t free_port() {
   const uint16_t port = ntohs(address.sin_port);
   ::close(fd);
   return port;
-}
-
-std::string base64(const std::string& in) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t value = 0;  // unsigned: bits shifted out are simply dropped
-  int bits = -6;
-  for (unsigned char c : in) {
-    value = (value << 8) + c;
-    bits += 8;
-    while (bits >= 0) {
-      out.push_back(alphabet[(value >> bits) & 0x3F]);
-      bits -= 6;
-    }
-  }
-  if (bits > -6) {
-    out.push_back(alphabet[((value << 8) >> (bits + 8)) & 0x3F]);
-  }
-  while (out.size() % 4 != 0) {
-    out.push_back('=');
-  }
-  return out;
 }
 
 bool sandbox_available() {

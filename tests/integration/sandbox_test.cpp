@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "tests/support/engine_process.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace {
 
@@ -23,6 +24,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using tally::test::base64;
 using tally::test::engine_options;
 using tally::test::engine_process;
 using tally::test::header_list;
@@ -34,28 +36,6 @@ constexpr const char* public_key = "pkey_test_integration";
 // The webhook secret's raw bytes, and the base64 the sandbox is configured with.
 constexpr const char* webhook_key = "sandbox-webhook-secret-32bytes!!";
 constexpr const char* webhook_secret_base64 = "c2FuZGJveC13ZWJob29rLXNlY3JldC0zMmJ5dGVzISE=";
-
-std::string base64(const std::string& bytes) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n =
-        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
-    for (int shift : {18, 12, 6, 0}) {
-      out.push_back(alphabet[(n >> shift) & 63]);
-    }
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t n = uint8_t(bytes[i]) << 16;
-    out += {alphabet[(n >> 18) & 63], alphabet[(n >> 12) & 63], '=', '='};
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
-    out += {alphabet[(n >> 18) & 63], alphabet[(n >> 12) & 63], alphabet[(n >> 6) & 63], '='};
-  }
-  return out;
-}
 
 std::pair<std::string, std::string> basic(const std::string& key) {
   return {"Authorization", "Basic " + base64(key + ":")};

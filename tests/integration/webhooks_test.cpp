@@ -36,6 +36,7 @@
 namespace {
 
 using nlohmann::json;
+using tally::test::base64;
 using tally::test::bearer;
 using tally::test::engine_fixture;
 using tally::test::engine_options;
@@ -53,28 +54,6 @@ constexpr const char* sandbox_secret_key = "skey_test_webhooks";
 // The webhook secret's raw bytes; the gateway and the engine are given its base64.
 constexpr const char* webhook_key = "webhooks-test-signing-key-0123456789";
 constexpr const char* stripe_secret = "whsec_test_webhooks_0123456789";
-
-std::string base64(const std::string& in) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t value = 0;  // unsigned: bits shifted out are simply dropped
-  int bits = -6;
-  for (unsigned char c : in) {
-    value = (value << 8) + c;
-    bits += 8;
-    while (bits >= 0) {
-      out.push_back(alphabet[(value >> bits) & 0x3F]);
-      bits -= 6;
-    }
-  }
-  if (bits > -6) {
-    out.push_back(alphabet[((value << 8) >> (bits + 8)) & 0x3F]);
-  }
-  while (out.size() % 4 != 0) {
-    out.push_back('=');
-  }
-  return out;
-}
 
 // Lower-case hex HMAC-SHA256, computed here independently of the engine's code.
 std::string hmac_hex(const std::string& key, const std::string& message) {

@@ -91,6 +91,28 @@ void create_database(const std::string& name) {
 
 }  // namespace
 
+std::string base64(const std::string& bytes) {
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t n = (uint32_t(uint8_t(bytes[i])) << 16) |
+                       (uint32_t(uint8_t(bytes[i + 1])) << 8) | uint8_t(bytes[i + 2]);
+    for (int shift : {18, 12, 6, 0}) {
+      out.push_back(alphabet[(n >> shift) & 63]);
+    }
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t n = uint32_t(uint8_t(bytes[i])) << 16;
+    out += {alphabet[(n >> 18) & 63], alphabet[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t n = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
+    out += {alphabet[(n >> 18) & 63], alphabet[(n >> 12) & 63], alphabet[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
 std::string database_admin_url() {
   return required_env("TALLY_TEST_DATABASE_ADMIN_URL");
 }

@@ -30,6 +30,10 @@ namespace tally::test {
 inline constexpr const char* test_admin_api_key = "test-admin-key-0123456789abcdef0123";
 inline constexpr const char* test_jwt_key = "test-jwt-secret-0123456789abcdef0123456789abcdef";
 
+// Standard base64 (RFC 4648 §4, padded), written here independently of the
+// engine's encoders so tests check them rather than reuse them.
+std::string base64(const std::string& bytes);
+
 // $TALLY_TEST_DATABASE_ADMIN_URL (a libpq URL to the private cluster's `postgres`
 // database) and $TALLY_TEST_REDIS_URL. Throw std::runtime_error naming the variable, and
 // saying to start the services with scripts/services.sh, if unset.

@@ -52,6 +52,10 @@ bool is_valid(const chaos_settings& settings, std::vector<std::string>& errors) 
   check_ms(settings.webhook_delay_ms, limits::webhook_delay_ms_max, "webhook_delay_ms", errors);
   check_ratio(settings.webhook_duplicate_ratio, "webhook_duplicate_ratio", errors);
   check_ratio(settings.webhook_drop_ratio, "webhook_drop_ratio", errors);
+  check_ms(settings.fail_next, limits::one_shot_faults_max, "fail_next", errors);
+  check_ms(settings.fail_after_effect_next, limits::one_shot_faults_max, "fail_after_effect_next",
+           errors);
+  check_ms(settings.timeout_next, limits::one_shot_faults_max, "timeout_next", errors);
   return errors.size() == before;
 }
 
@@ -84,6 +88,12 @@ bool apply_chaos_update(const json& update, chaos_settings& settings,
       }
     } else if (name == "webhook_drop_ratio") {
       ok = read_ratio(value, next.webhook_drop_ratio);
+    } else if (name == "fail_next") {
+      ok = read_ms(value, next.fail_next);
+    } else if (name == "fail_after_effect_next") {
+      ok = read_ms(value, next.fail_after_effect_next);
+    } else if (name == "timeout_next") {
+      ok = read_ms(value, next.timeout_next);
     } else {
       errors.push_back(name + " is not a chaos control");
       continue;
@@ -108,14 +118,35 @@ json to_json(const chaos_settings& settings) {
           {"webhook_delay_ms", settings.webhook_delay_ms},
           {"webhook_duplicate_ratio", settings.webhook_duplicate_ratio},
           {"webhook_reorder", settings.webhook_reorder},
-          {"webhook_drop_ratio", settings.webhook_drop_ratio}};
+          {"webhook_drop_ratio", settings.webhook_drop_ratio},
+          {"fail_next", settings.fail_next},
+          {"fail_after_effect_next", settings.fail_after_effect_next},
+          {"timeout_next", settings.timeout_next}};
 }
 
-request_fate decide_request(const chaos_settings& settings, double fail_draw, double timeout_draw) {
+request_fate decide_request(chaos_settings& settings, double fail_draw, double timeout_draw) {
   TALLY_ASSERT(fail_draw >= 0.0 && fail_draw < 1.0);
   TALLY_ASSERT(timeout_draw >= 0.0 && timeout_draw < 1.0);
+  TALLY_ASSERT(settings.fail_next >= 0 && settings.fail_after_effect_next >= 0 &&
+               settings.timeout_next >= 0);
   request_fate fate;
   fate.delay = std::chrono::milliseconds(settings.latency_ms);
+  if (settings.fail_next > 0) {
+    --settings.fail_next;
+    fate.is_failed = true;
+    return fate;
+  }
+  if (settings.fail_after_effect_next > 0) {
+    --settings.fail_after_effect_next;
+    fate.is_failed_after_effect = true;
+    return fate;
+  }
+  if (settings.timeout_next > 0) {
+    --settings.timeout_next;
+    fate.is_held = true;
+    fate.delay += std::chrono::milliseconds(settings.timeout_hold_ms);
+    return fate;
+  }
   // `draw < ratio`: a ratio of 0 never fires and a ratio of 1 always does.
   if (fail_draw < settings.fail_ratio) {
     fate.is_failed = true;

@@ -22,6 +22,11 @@ struct chaos_settings {
   double webhook_duplicate_ratio = 0.0;  // share of events delivered twice
   bool webhook_reorder = false;          // hold deliveries and send them newest first
   double webhook_drop_ratio = 0.0;       // share of events never delivered
+  // One-shot faults, counted down per API request before the ratios apply:
+  // deterministic, so a test can say "the next request fails" exactly.
+  int64_t fail_next = 0;               // answered 500, with no effect
+  int64_t fail_after_effect_next = 0;  // processed, then answered 500 anyway
+  int64_t timeout_next = 0;            // processed, answered after timeout_hold_ms
 };
 
 // Applies the fields present in `update` (a JSON object; absent fields keep
@@ -38,11 +43,13 @@ nlohmann::json to_json(const chaos_settings& settings);
 
 // What happens to one API request. Draws are uniform in [0, 1).
 struct request_fate {
-  bool is_failed = false;              // answer 500 internal_error, do nothing
-  bool is_held = false;                // do the work, answer after the client gave up
-  std::chrono::milliseconds delay{0};  // before the answer is written
+  bool is_failed = false;               // answer 500 internal_error, do nothing
+  bool is_failed_after_effect = false;  // do the work, then answer 500 internal_error
+  bool is_held = false;                 // do the work, answer after the client gave up
+  std::chrono::milliseconds delay{0};   // before the answer is written
 };
-request_fate decide_request(const chaos_settings& settings, double fail_draw, double timeout_draw);
+// Consumes one of the one-shot counters in `settings` when one is set.
+request_fate decide_request(chaos_settings& settings, double fail_draw, double timeout_draw);
 
 // What happens to one webhook event.
 struct delivery_fate {

@@ -34,6 +34,7 @@ inline constexpr uint32_t webhook_attempts_max = 10;
 inline constexpr int64_t latency_ms_max = 60'000;
 inline constexpr int64_t timeout_hold_ms_max = 300'000;
 inline constexpr int64_t webhook_delay_ms_max = 600'000;
+inline constexpr int64_t one_shot_faults_max = 1'000;
 // PromptPay QR lifetime bounds (seconds).
 inline constexpr int64_t promptpay_ttl_s_max = 7 * 24 * 3600;
 // How often pending PromptPay charges are checked for expiry.

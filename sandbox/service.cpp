@@ -256,6 +256,11 @@ void service::handle_api(const http::exchange_ptr& ex, key_kind kind,
   }
   const reply r = (this->*handler)(ex);
   deliver_new_events();
+  if (fate.is_failed_after_effect) {
+    log::info("sandbox_chaos_failed_after_effect",
+              {{"route", std::string(ex->route())}, {"status", r.status}});
+    return send(ex, {500, to_json(internal_error())}, fate.delay);
+  }
   if (fate.is_held) {
     log::info("sandbox_chaos_held", {{"route", std::string(ex->route())},
                                      {"status", r.status},

@@ -10,7 +10,10 @@
 // - with the sandbox: a card purchase is 201 pending with a charge and grants nothing; a
 //   declined card is 402 payment_failed recorded failed; replay with Idempotent-Replayed and
 //   one charge at the gateway; PromptPay answers a QR; polling GET after the charge succeeded
-//   completes the purchase and grants the package's credits exactly once.
+//   completes the purchase and grants the package's credits exactly once;
+// - gateway faults (sandbox one-shot chaos): a 5xx without effect is sent again, a 5xx after
+//   the charge was made and a timeout after it was made are found by the lookup instead:
+//   201 and one charge at the gateway in every case, credits granted once.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -185,6 +188,19 @@ struct sandbox_process {
       throw std::runtime_error("token failed: " + response.describe());
     }
     return response.json()["id"].get<std::string>();
+  }
+
+  // Changes the sandbox's chaos controls (docs/sandbox.md "Chaos"); returns them.
+  json chaos(const json& update) const {
+    http_client client("127.0.0.1", port);
+    auto response = client.request(
+        "POST", "/sandbox/chaos", update.dump(),
+        {{"Content-Type", "application/json"},
+         {"Authorization", "Basic " + base64(std::string(sandbox_secret_key) + ":")}});
+    if (response.status != 200) {
+      throw std::runtime_error("chaos failed: " + response.describe());
+    }
+    return response.json();
   }
 
   // How many charges the sandbox holds for `purchase_id` (its list endpoint).
@@ -555,6 +571,10 @@ TEST_CASE("purchases through the sandbox gateway", "[integration][payments][sand
         "'purchases/" +
         view["id"].get<std::string>() + "'";
     CHECK(pg_scalar(url, completed_events) == 1);
+    CHECK(pg_scalar(url,
+                    "SELECT count(*) FROM payments.outbox WHERE type = 'purchase.created' AND "
+                    "data->>'status' = 'pending' AND subject = 'purchases/" +
+                        view["id"].get<std::string>() + "'") == 1);
     bool published = false;
     for (int attempt = 0; attempt < 50 && !published; ++attempt) {
       published = pg_scalar(url, completed_events + " AND published_at IS NOT NULL") == 1;
@@ -576,6 +596,14 @@ TEST_CASE("purchases through the sandbox gateway", "[integration][payments][sand
     REQUIRE(row.size() == 1);
     CHECK(row[0][0].as<std::string>() == "failed");
     CHECK(row[0][1].as<std::string>() == "insufficient_fund");
+    // Its events: created (before the gateway was called), then failed with the code.
+    auto events = pg_query(url,
+                           "SELECT type, data->>'failure_code' FROM payments.outbox WHERE type "
+                           "LIKE 'purchase.%' ORDER BY outbox_id");
+    REQUIRE(events.size() == 2);
+    CHECK(events[0][0].as<std::string>() == "purchase.created");
+    CHECK(events[1][0].as<std::string>() == "purchase.failed");
+    CHECK(events[1][1].as<std::string>() == "insufficient_fund");
     auto replay = purchase(client, user, body, "card-declined");
     check_problem(replay, 402, "payment_failed");
     CHECK(replay.header("Idempotent-Replayed") == "true");
@@ -592,4 +620,68 @@ TEST_CASE("purchases through the sandbox gateway", "[integration][payments][sand
     CHECK(action.contains("expires_at"));
     CHECK(created.json()["status"] == "pending");
   }
+}
+
+// Polls GET /v1/purchases/{id} (which may verify with the gateway) until completed.
+json poll_until_completed(http_client& client, const test_user& user, const std::string& id) {
+  json polled;
+  for (int attempt = 0; attempt < 75; ++attempt) {
+    polled = client.get("/v1/purchases/" + id, {bearer(user.token)}).json();
+    if (polled["status"] == "completed") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return polled;
+}
+
+TEST_CASE("gateway 5xx and timeouts never charge twice", "[integration][payments][sandbox]") {
+  if (!sandbox_available()) {
+    WARN("`tally sandbox` is not in this build: gateway fault cases not run");
+    return;
+  }
+  sandbox_process sandbox;
+  auto env = engine_env_for(sandbox);
+  env["TALLY_GATEWAY_TIMEOUT_MS"] = "1000";
+  env["TALLY_PURCHASE_TIMEOUT_MS"] = "20000";
+  engine_fixture fixture(env);
+  auto client = fixture.engine.client(std::chrono::milliseconds(25'000));
+  auto user = register_user(client);
+  const std::string url = fixture.database.url();
+
+  struct fault {
+    const char* control;
+    const char* sandbox_log;  // proves the fault fired
+  };
+  const fault faults[] = {
+      {"fail_next", "sandbox_chaos_failed\""},
+      {"fail_after_effect_next", "sandbox_chaos_failed_after_effect"},
+      {"timeout_next", "sandbox_chaos_held"},
+  };
+  int64_t expected_credits = 0;
+  for (const auto& f : faults) {
+    INFO(f.control);
+    const std::string token = sandbox.token("4242424242424242");  // before the fault is armed
+    json arm = {{f.control, 1}, {"timeout_hold_ms", 3'000}};
+    sandbox.chaos(arm);
+    auto created = purchase(
+        client, user, {{"package_id", "pkg_starter"}, {"method", "card"}, {"card_token", token}},
+        std::string("fault-") + f.control);
+    INFO(created.describe());
+    REQUIRE(created.status == 201);
+    CHECK(sandbox.chaos(json::object())[f.control] == 0);
+    CHECK(sandbox.process.log_text().find(f.sandbox_log) != std::string::npos);
+    const std::string id = created.json()["id"].get<std::string>();
+    CHECK(created.json()["charge_id"].get<std::string>().rfind("chrg_", 0) == 0);
+    CHECK(sandbox.charges_for(id) == 1);
+
+    expected_credits += 100;
+    CHECK(poll_until_completed(client, user, id)["status"] == "completed");
+    CHECK(available(client, user) == expected_credits);
+    CHECK(pg_scalar(url,
+                    "SELECT count(*) FROM ledger.entries WHERE kind = 'purchase' AND "
+                    "reference_id = '" +
+                        id + "'") == 1);
+  }
+  CHECK(pg_scalar(url, "SELECT count(*) FROM payments.purchases WHERE status = 'completed'") == 3);
 }

@@ -58,6 +58,36 @@ TEST_CASE("request fate follows the ratios and adds latency", "[sandbox][chaos]"
   CHECK_FALSE(decide_request(settings, 0.0, 0.5).is_held);
 }
 
+TEST_CASE("one-shot faults fire exactly as often as asked, before the ratios", "[sandbox][chaos]") {
+  chaos_settings settings;
+  std::vector<std::string> errors;
+  REQUIRE(apply_chaos_update({{"fail_next", 2}, {"fail_after_effect_next", 1}, {"timeout_next", 1}},
+                             settings, errors));
+  settings.timeout_hold_ms = 700;
+  CHECK(decide_request(settings, 0.5, 0.5).is_failed);
+  CHECK(decide_request(settings, 0.5, 0.5).is_failed);
+  auto after_effect = decide_request(settings, 0.5, 0.5);
+  CHECK_FALSE(after_effect.is_failed);
+  CHECK(after_effect.is_failed_after_effect);
+  CHECK_FALSE(after_effect.is_held);
+  auto held = decide_request(settings, 0.5, 0.5);
+  CHECK(held.is_held);
+  CHECK_FALSE(held.is_failed);
+  CHECK(held.delay == std::chrono::milliseconds(700));
+  // Counters spent: the ratios decide again.
+  settings.timeout_ratio = 1.0;
+  auto next = decide_request(settings, 0.5, 0.5);
+  CHECK_FALSE(next.is_failed);
+  CHECK_FALSE(next.is_failed_after_effect);
+  CHECK(next.is_held);
+  settings.timeout_ratio = 0.0;
+  CHECK_FALSE(decide_request(settings, 0.5, 0.5).is_held);
+  CHECK(to_json(settings)["fail_next"] == 0);
+  CHECK_FALSE(apply_chaos_update({{"fail_next", -1}}, settings, errors));
+  CHECK_FALSE(apply_chaos_update({{"fail_after_effect_next", 1.5}}, settings, errors));
+  CHECK_FALSE(apply_chaos_update({{"fail_next", 1'001}}, settings, errors));
+}
+
 TEST_CASE("delivery fate: dropped events are never duplicated", "[sandbox][chaos]") {
   chaos_settings settings;
   settings.webhook_drop_ratio = 0.5;

@@ -843,3 +843,157 @@ TEST_CASE("inbox claims are exclusive across claimants, and leases expire",
     tx.commit();
   }
 }
+
+TEST_CASE("a late failed charge for a completed purchase changes nothing",
+          "[integration][webhooks][sandbox]") {
+  // research gateways.md §4.3: an earlier, abandoned charge of the same purchase reports
+  // `failed` after the purchase's bound charge succeeded. Only the bound charge may move it.
+  if (!sandbox_available()) {
+    WARN("`tally sandbox` is not in this build: late-event case not run");
+    return;
+  }
+  const uint16_t sandbox_port = free_port();
+  engine_fixture fixture(engine_env("http://127.0.0.1:" + std::to_string(sandbox_port),
+                                    {{"TALLY_WEBHOOK_UNKNOWN_CHARGE_WINDOW_S", "2"}}));
+  sandbox_process sandbox(
+      sandbox_port,
+      "http://127.0.0.1:" + std::to_string(fixture.engine.port()) + "/v1/webhooks/sandbox");
+  auto client = fixture.client();
+  const std::string url = fixture.database.url();
+  auto user = register_user(client);
+  int64_t credits = 0;
+  int64_t amount = 0;
+  const std::string package = first_package(client, credits, amount);
+  auto created = client.post_json("/v1/purchases",
+                                  {{"package_id", package},
+                                   {"method", "card"},
+                                   {"card_token", sandbox.token("4242424242424242")}},
+                                  {bearer(user.token), {"Idempotency-Key", "hook-late"}});
+  REQUIRE(created.status == 201);
+  const std::string purchase_id = created.json()["id"].get<std::string>();
+  REQUIRE(
+      eventually([&] { return get_purchase(client, user, purchase_id)["status"] == "completed"; }));
+  REQUIRE(available(client, user) == credits);
+
+  // The stale charge: same purchase in its metadata and the same amount, declined, and its
+  // genuine, signed charge.complete reaches the engine after the purchase completed.
+  http_client gateway("127.0.0.1", sandbox_port);
+  header_list headers = sandbox.secret_auth();
+  headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  auto stale = gateway.request("POST", "/charges",
+                               "amount=" + std::to_string(amount) +
+                                   "&currency=THB&card=" + sandbox.token("4111111111140011") +
+                                   "&metadata%5Bpurchase_id%5D=" + purchase_id,
+                               headers);
+  REQUIRE(stale.status == 200);
+  REQUIRE(stale.json()["status"] == "failed");
+  const std::string stale_charge = stale.json()["id"].get<std::string>();
+  // Not credited, not matched to the purchase: kept for the unknown-charge window, then parked
+  // for an operator (a stale charge is never bound once another one is).
+  REQUIRE(eventually([&] {
+    return inbox_rows(url, "object_id = '" + stale_charge + "' AND status = 'parked'") == 1;
+  }));
+  auto after = get_purchase(client, user, purchase_id);
+  CHECK(after["status"] == "completed");
+  CHECK(after["charge_id"] == created.json()["charge_id"]);
+  CHECK(after["failure_code"].is_null());
+  CHECK(available(client, user) == credits);
+  CHECK(pg_scalar(url, "SELECT count(*) FROM ledger.entries WHERE kind = 'purchase'") == 1);
+  check_reconciled(client, fixture.admin_headers());
+}
+
+TEST_CASE("a PromptPay charge never paid expires the purchase without credits",
+          "[integration][webhooks][sandbox]") {
+  if (!sandbox_available()) {
+    WARN("`tally sandbox` is not in this build: PromptPay expiry case not run");
+    return;
+  }
+  const uint16_t sandbox_port = free_port();
+  engine_fixture fixture(engine_env("http://127.0.0.1:" + std::to_string(sandbox_port)));
+  sandbox_process sandbox(
+      sandbox_port,
+      "http://127.0.0.1:" + std::to_string(fixture.engine.port()) + "/v1/webhooks/sandbox",
+      {"--promptpay-ttl-s", "2"});
+  auto client = fixture.client();
+  const std::string url = fixture.database.url();
+  auto user = register_user(client);
+  int64_t credits = 0;
+  int64_t amount = 0;
+  const std::string package = first_package(client, credits, amount);
+  auto created =
+      client.post_json("/v1/purchases", {{"package_id", package}, {"method", "promptpay"}},
+                       {bearer(user.token), {"Idempotency-Key", "qr-unpaid"}});
+  INFO(created.describe());
+  REQUIRE(created.status == 201);
+  CHECK(created.json()["next_action"]["type"] == "qr");
+  const std::string purchase_id = created.json()["id"].get<std::string>();
+  CHECK(get_purchase(client, user, purchase_id)["status"] == "pending");
+  REQUIRE(eventually([&] { return get_purchase(client, user, purchase_id)["status"] == "expired"; },
+                     std::chrono::seconds(30)));
+  // Paying after expiry is refused by the gateway: the purchase stays expired, uncredited.
+  http_client gateway("127.0.0.1", sandbox_port);
+  auto late = gateway.request(
+      "POST", "/sandbox/charges/" + created.json()["charge_id"].get<std::string>() + "/pay", "",
+      sandbox.secret_auth());
+  CHECK(late.status >= 400);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(get_purchase(client, user, purchase_id)["status"] == "expired");
+  CHECK(available(client, user) == 0);
+  CHECK(pg_scalar(url, "SELECT count(*) FROM ledger.entries WHERE kind = 'purchase'") == 0);
+  CHECK(pg_scalar(url, "SELECT count(*) FROM payments.outbox WHERE type = 'purchase.expired'") ==
+        1);
+  check_reconciled(client, fixture.admin_headers());
+}
+
+TEST_CASE("kill -9 between the grant and the purchase update: completed once after restart",
+          "[integration][webhooks][sandbox]") {
+  if (!sandbox_available()) {
+    WARN("`tally sandbox` is not in this build: crash case not run");
+    return;
+  }
+  const uint16_t sandbox_port = free_port();
+  // No webhooks: the sweep settles (once a second, purchases older than 1 s).
+  engine_fixture fixture(engine_env("http://127.0.0.1:" + std::to_string(sandbox_port),
+                                    {{"TALLY_SWEEP_PERIOD_S", "1"}, {"TALLY_SWEEP_AGE_S", "1"}}));
+  sandbox_process sandbox(sandbox_port, "");
+  auto client = fixture.client();
+  const std::string url = fixture.database.url();
+  auto user = register_user(client);
+  int64_t credits = 0;
+  int64_t amount = 0;
+  const std::string package = first_package(client, credits, amount);
+  auto created = client.post_json("/v1/purchases",
+                                  {{"package_id", package},
+                                   {"method", "card"},
+                                   {"card_token", sandbox.token("4242424242424242")}},
+                                  {bearer(user.token), {"Idempotency-Key", "hook-crash"}});
+  REQUIRE(created.status == 201);
+  const std::string purchase_id = created.json()["id"].get<std::string>();
+
+  // Hold the purchase row: the settle's grant (ledger schema) commits, its purchase update
+  // then waits on this lock — the window between the two, held open for the kill.
+  pqxx::connection holder(url);
+  pqxx::work lock(holder);
+  lock.exec("SELECT 1 FROM payments.purchases WHERE purchase_id = '" + purchase_id +
+            "' FOR UPDATE");
+  const std::string grants =
+      "SELECT count(*) FROM ledger.entries WHERE kind = 'purchase' AND "
+      "reference_id = '" +
+      purchase_id + "'";
+  REQUIRE(eventually([&] { return pg_scalar(url, grants) == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(pg_query(url, "SELECT status FROM payments.purchases WHERE purchase_id = '" + purchase_id +
+                          "'")[0][0]
+            .as<std::string>() == "pending");
+  CHECK(fixture.engine.kill9() == 128 + 9);
+  lock.abort();
+
+  fixture.engine.restart();
+  auto after = fixture.client();
+  REQUIRE(
+      eventually([&] { return get_purchase(after, user, purchase_id)["status"] == "completed"; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'500));  // another sweep round
+  CHECK(pg_scalar(url, grants) == 1);
+  CHECK(available(after, user) == credits);
+  check_reconciled(after, fixture.admin_headers());
+}

@@ -95,6 +95,30 @@ constexpr const char* claim_alive_sql =
     "k.claim_pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_activity a "
     "WHERE a.pid = k.claim_pid AND a.backend_start = k.claim_backend_start)";
 
+// What a purchase event carries (docs/events.md): read back from the row the
+// transaction just wrote, so the event describes exactly the committed row.
+constexpr const char* announced_columns =
+    "purchase_id::text, user_id::text, package_id, credits, amount, currency, status, "
+    "COALESCE(failure_code, '')";
+
+// Writes the purchase's new state to payments.outbox in the caller's
+// transaction: the event commits (or rolls back) with the change.
+void announce_purchase(pqxx::transaction_base& tx, const pqxx::row& row, const std::string& type) {
+  const std::string id = row[0].as<std::string>();
+  const std::string user_id = row[1].as<std::string>();
+  nlohmann::json data = {{"purchase_id", id},
+                         {"user_id", user_id},
+                         {"package_id", row[2].as<std::string>()},
+                         {"credits", row[3].as<int64_t>()},
+                         {"amount", row[4].as<int64_t>()},
+                         {"currency", row[5].as<std::string>()},
+                         {"status", row[6].as<std::string>()}};
+  if (const auto code = row[7].as<std::string>(); !code.empty()) {
+    data["failure_code"] = code;
+  }
+  append_event(tx, "payments", {"", type, "purchases/" + id, user_id, data.dump()});
+}
+
 }  // namespace
 
 std::string purchase_record_json(const purchase_view& v) {
@@ -279,6 +303,11 @@ begin_result begin_purchase(pqxx::connection& connection, const purchase_request
       "VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9)",
       purchase_id, request.user_id, package->id, package->credits, package->amount,
       package->currency, gateway, request.method, request.idempotency_key);
+  const auto created = tx.exec_params(std::string("SELECT ") + announced_columns +
+                                          " FROM payments.purchases WHERE purchase_id = $1::uuid",
+                                      purchase_id);
+  TALLY_ASSERT(created.size() == 1);
+  announce_purchase(tx, created[0], "purchase.created");
   auto view = select_purchase(tx, purchase_id);
   TALLY_ASSERT(view.has_value());
   audit_purchase(tx, *view, "purchase.created", "user:" + request.user_id, request.request_id,
@@ -366,34 +395,6 @@ bool bind_charge(pqxx::transaction_base& tx, const std::string& purchase_id,
       purchase_id, charge_id);
   return !rows.empty();
 }
-
-namespace {
-
-// What a purchase event carries (docs/events.md): read back by the UPDATE
-// that changed the state, so the event describes exactly the committed row.
-constexpr const char* announced_columns =
-    "purchase_id::text, user_id::text, package_id, credits, amount, currency, status, "
-    "COALESCE(failure_code, '')";
-
-// Writes the purchase's new state to payments.outbox in the caller's
-// transaction: the event commits (or rolls back) with the change.
-void announce_purchase(pqxx::transaction_base& tx, const pqxx::row& row, const std::string& type) {
-  const std::string id = row[0].as<std::string>();
-  const std::string user_id = row[1].as<std::string>();
-  nlohmann::json data = {{"purchase_id", id},
-                         {"user_id", user_id},
-                         {"package_id", row[2].as<std::string>()},
-                         {"credits", row[3].as<int64_t>()},
-                         {"amount", row[4].as<int64_t>()},
-                         {"currency", row[5].as<std::string>()},
-                         {"status", row[6].as<std::string>()}};
-  if (const auto code = row[7].as<std::string>(); !code.empty()) {
-    data["failure_code"] = code;
-  }
-  append_event(tx, "payments", {"", type, "purchases/" + id, user_id, data.dump()});
-}
-
-}  // namespace
 
 bool complete_purchase(pqxx::transaction_base& tx, const std::string& purchase_id,
                        const std::string& grant_entry_id) {

@@ -372,9 +372,40 @@ step "engine: $accounts accounts (via $accounts_via) and their grants (tally_loa
 run_loadgen "setup" "$work/setup.log" "${loadgen_common[@]}" --grant="$grant" --setup-only \
   --duration-s="$seconds" --warmup-s="$warmup"
 
+# The events relay's publish lag (age of the oldest unpublished ledger outbox
+# row, /metrics) sampled once a second while the spend run loads the ledger.
+relay_metric() {
+  curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null \
+    | awk -v name="$1" '$1 == name "{context=\"ledger\"}" { print $2; exit }'
+}
+sample_relay_lag() {
+  : >"$work/relay_lag.samples"
+  while :; do
+    relay_metric tally_events_relay_lag_seconds >>"$work/relay_lag.samples"
+    sleep 1
+  done
+}
+
 step "engine: spend run, closed loop, ${seconds}s after ${warmup}s warm-up"
+sample_relay_lag &
+lag_sampler=$!
 run_loadgen "engine spend run" "$work/spend.log" "${loadgen_common[@]}" --skip-setup \
   --duration-s="$seconds" --warmup-s="$warmup" --json
+kill "$lag_sampler" 2>/dev/null || true
+wait "$lag_sampler" 2>/dev/null || true
+# Until the backlog left by the run is published (at most 60 s).
+drain_start=$(date +%s)
+for _ in $(seq 1 120); do
+  [ "$(relay_metric tally_events_outbox_backlog)" = 0 ] && break
+  sleep 0.5
+done
+drain_s=$(($(date +%s) - drain_start))
+relay_line="$(sort -g "$work/relay_lag.samples" | awk -v drain="$drain_s" '
+  NF { v[n++] = $1 }
+  END {
+    if (n == 0) { print "(no samples: /metrics had no ledger relay gauge)"; exit }
+    printf "publish lag (oldest unpublished ledger event, sampled 1/s, %d samples): p50 %.3f s, p90 %.3f s, max %.3f s; backlog published %d s after the run", n, v[int(n * 0.5)], v[int(n * 0.9)], v[n - 1], drain
+  }')"
 engine_tps="$(json_get "$work/spend.log" throughput_per_s)"
 engine_p50="$(json_get "$work/spend.log" latency_ms p50)"
 engine_p99="$(json_get "$work/spend.log" latency_ms p99)"
@@ -451,6 +482,7 @@ Tally ledger benchmark: $(nproc) cores, $clients clients/connections, ${seconds}
   ratio engine/baseline   ${ratio}x  ($verdict the 3x target)
   open loop at 80% peak   $rate80_line
   memory                  $memory_line
+  events relay            $relay_line
   engine reconcile        $reconcile_line
   engine shutdown         $shutdown_line
 EOF

@@ -24,6 +24,8 @@ std::vector<caf::actor> spawn_relays(caf::actor_system& sys, const config::confi
 std::vector<caf::actor> spawn_deliverers(caf::actor_system& sys, const config::config& cfg,
                                          std::shared_ptr<const outbound::target_policy> policy,
                                          const events_stats_ptr& stats);
+// In event_reader.cpp.
+events_reader_actor spawn_stream_reader(caf::actor_system& sys, const config::config& cfg);
 
 namespace {
 
@@ -31,6 +33,7 @@ struct admin_state {
   static inline const char* name = "events_admin";
   std::unique_ptr<persistence::pg_session> db;
   uint32_t endpoints_max = 0;
+  int64_t low_threshold_default = 0;
 };
 
 using admin_worker = events_admin_actor::stateful_pointer<admin_state>;
@@ -125,11 +128,47 @@ caf::result<std::string> with_db(admin_worker self, Body body) {
   return out;
 }
 
+std::string threshold_json(int64_t threshold, bool is_own) {
+  return nlohmann::json{{"threshold", threshold}, {"source", is_own ? "user" : "default"}}.dump();
+}
+
+// The threshold in force for `user_id`: their own, else the default.
+std::string effective_threshold_json(admin_worker self, pqxx::connection& c,
+                                     const std::string& user_id) {
+  const auto own = persistence::low_thresholds(c, {user_id});
+  const auto it = own.find(user_id);
+  return it == own.end() ? threshold_json(self->state.low_threshold_default, false)
+                         : threshold_json(it->second, true);
+}
+
 events_admin_actor::behavior_type admin_worker_behavior(admin_worker self, std::string url,
-                                                        uint32_t endpoints_max) {
+                                                        uint32_t endpoints_max,
+                                                        int64_t low_threshold_default) {
   self->state.db = std::make_unique<persistence::pg_session>(url, std::chrono::seconds(5));
   self->state.endpoints_max = endpoints_max;
+  self->state.low_threshold_default = low_threshold_default;
   return {
+      [=](lowget_atom, const std::string& user_id) -> caf::result<std::string> {
+        return with_db(self, [&](pqxx::connection& c, std::string& out) {
+          out = effective_threshold_json(self, c, user_id);
+          return errc{};
+        });
+      },
+      [=](lowset_atom, const std::string& user_id, int64_t threshold) -> caf::result<std::string> {
+        TALLY_ASSERT(threshold >= 0);
+        return with_db(self, [&](pqxx::connection& c, std::string& out) {
+          persistence::set_low_threshold(c, user_id, threshold);
+          out = threshold_json(threshold, true);
+          return errc{};
+        });
+      },
+      [=](lowclear_atom, const std::string& user_id) -> caf::result<std::string> {
+        return with_db(self, [&](pqxx::connection& c, std::string& out) {
+          persistence::clear_low_threshold(c, user_id);
+          out = threshold_json(self->state.low_threshold_default, false);
+          return errc{};
+        });
+      },
       [=](epcreate_atom, const std::string& endpoint_url,
           const std::string& types_json) -> caf::result<std::string> {
         return with_db(self, [&](pqxx::connection& c, std::string& out) {
@@ -219,12 +258,14 @@ using admin_pool_state = worker_pool_state<events_admin_actor>;
 admin_pool::behavior_type admin_pool_behavior(admin_pool::stateful_pointer<admin_pool_state> self,
                                               uint32_t workers, uint32_t depth_max,
                                               std::chrono::milliseconds timeout, std::string url,
-                                              uint32_t endpoints_max, pool_stats_ptr stats) {
+                                              uint32_t endpoints_max, int64_t low_threshold_default,
+                                              pool_stats_ptr stats) {
   auto& sys = self->system();
   pool_start<events_admin_actor>(
       self, workers, depth_max, timeout,
-      [&sys, url, endpoints_max] {
-        return sys.spawn<caf::detached>(admin_worker_behavior, url, endpoints_max);
+      [&sys, url, endpoints_max, low_threshold_default] {
+        return sys.spawn<caf::detached>(admin_worker_behavior, url, endpoints_max,
+                                        low_threshold_default);
       },
       stats);
   return {
@@ -242,6 +283,11 @@ admin_pool::behavior_type admin_pool_behavior(admin_pool::stateful_pointer<admin
       [=](dreplay_atom a, const std::string& e, const std::string& d) {
         return pool_forward<std::string>(self, a, e, d);
       },
+      [=](lowget_atom a, const std::string& u) { return pool_forward<std::string>(self, a, u); },
+      [=](lowset_atom a, const std::string& u, int64_t t) {
+        return pool_forward<std::string>(self, a, u, t);
+      },
+      [=](lowclear_atom a, const std::string& u) { return pool_forward<std::string>(self, a, u); },
       [=](restart_atom, uint64_t index) { pool_restart<events_admin_actor>(self, index); },
   };
 }
@@ -257,8 +303,10 @@ events_handles spawn_events(caf::actor_system& sys, const config::config& cfg,
   auto pool =
       sys.spawn(admin_pool_behavior, cfg.events.admin_workers, cfg.actors.db_queue_depth_max,
                 std::chrono::milliseconds(cfg.actors.request_timeout_ms), cfg.databases.events,
-                cfg.events.endpoints_max, std::move(admin_stats));
+                cfg.events.endpoints_max, static_cast<int64_t>(cfg.events.low_balance_threshold),
+                std::move(admin_stats));
   handles.admin = caf::actor_cast<events_admin_actor>(pool);
+  handles.reader = spawn_stream_reader(sys, cfg);
   handles.relays = spawn_relays(sys, cfg, stats, on_published);
   handles.deliverers = spawn_deliverers(sys, cfg, std::move(policy), stats);
   return handles;

@@ -10,6 +10,7 @@
 //                         hash, one node per shard): Standard Webhooks POSTs,
 //                         in order per endpoint, retries on the schedule
 //   admin pool (detached workers): webhook-endpoint CRUD, delivery log, replay
+//   stream reader pool (detached workers): catch-up reads for GET /v1/events/stream
 //
 // At-least-once everywhere: a row is marked published only after Redis and
 // the deliveries table took it, so a crash re-publishes (same ids).
@@ -29,6 +30,7 @@
 #include "actors/type_ids.hpp"
 #include "config/config.hpp"
 #include "domain/cloud_event.hpp"
+#include "domain/event_stream.hpp"
 
 namespace tally::outbound {
 class target_policy;
@@ -49,7 +51,19 @@ using events_admin_actor = caf::typed_actor<
     // (endpoint id, cursor or "", limit) -> page of deliveries with their attempts
     caf::replies_to<dlist_atom, std::string, std::string, int32_t>::with<std::string>,
     // (endpoint id, delivery id) -> the delivery, queued again
-    caf::replies_to<dreplay_atom, std::string, std::string>::with<std::string>>;
+    caf::replies_to<dreplay_atom, std::string, std::string>::with<std::string>,
+    // The user's balance.low threshold, each answering {threshold, source}
+    // where source is "user" (their own) or "default" (TALLY_EVENTS_LOW_BALANCE_THRESHOLD).
+    caf::replies_to<lowget_atom, std::string>::with<std::string>,
+    caf::replies_to<lowset_atom, std::string, int64_t>::with<std::string>,
+    caf::replies_to<lowclear_atom, std::string>::with<std::string>>;
+
+// The live stream's catch-up (GET /v1/events/stream, domain/event_stream.hpp): the user's
+// events after a cursor, read from the ledger journal and the payments and workflows outboxes
+// (published or not yet), or the user's head positions. errc::storage_unavailable when a
+// database is down; errc::overloaded when the pool is full.
+using events_reader_actor =
+    caf::typed_actor<caf::replies_to<sseread_atom, stream_query>::with<stream_page>>;
 
 // Relay counters per context for /metrics (atomics: written by the relay,
 // read on an io thread).
@@ -75,6 +89,7 @@ using published_callback = std::function<void(const std::vector<cloud_event>&)>;
 
 struct events_handles {
   events_admin_actor admin;
+  events_reader_actor reader;
   std::vector<caf::actor> relays;
   std::vector<caf::actor> deliverers;
 };
@@ -84,7 +99,8 @@ struct events_handles {
 std::string sign_webhook(const std::string& whsec_secret, const std::string& message_id,
                          int64_t timestamp_s, const std::string& body);
 
-// Spawns the relays, the delivery workers and the admin pool.
+// Spawns the relays, the delivery workers, the admin pool and the stream reader pool (as
+// many workers as the admin pool).
 // `policy`: the SSRF policy subscriber URLs must pass (the executors' one).
 events_handles spawn_events(caf::actor_system& sys, const config::config& cfg,
                             std::shared_ptr<const outbound::target_policy> policy,

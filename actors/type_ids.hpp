@@ -5,6 +5,7 @@
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
 
+#include "domain/event_stream.hpp"
 #include "domain/ledger_records.hpp"
 #include "domain/payment_records.hpp"
 #include "domain/webhooks.hpp"
@@ -135,4 +136,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(tally, caf::first_custom_type_id)
   CAF_ADD_ATOM(tally, tally, dreplay_atom, "dreplay")
   CAF_ADD_ATOM(tally, tally, evrelay_atom, "evrelay")
   CAF_ADD_ATOM(tally, tally, evdeliver_atom, "evdeliver")
+  CAF_ADD_ATOM(tally, tally, lowget_atom, "lowget")
+  CAF_ADD_ATOM(tally, tally, lowset_atom, "lowset")
+  CAF_ADD_ATOM(tally, tally, lowclear_atom, "lowclear")
+  // The live event stream's catch-up reads (actors/events.hpp, events_reader_actor).
+  CAF_ADD_TYPE_ID(tally, (tally::stream_query))
+  CAF_ADD_TYPE_ID(tally, (tally::stream_page))
+  CAF_ADD_ATOM(tally, tally, sseread_atom, "sseread")
 CAF_END_TYPE_ID_BLOCK(tally)

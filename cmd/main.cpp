@@ -35,6 +35,7 @@
 #include "gateways/gateways.hpp"
 #include "http/authenticator.hpp"
 #include "http/dispatcher.hpp"
+#include "http/event_hub.hpp"
 #include "http/limiter.hpp"
 #include "http/metrics.hpp"
 #include "http/routes/route_files.hpp"
@@ -247,9 +248,14 @@ int serve(const config::config& cfg, bool print_admin_key) {
   // Events out: outbox relays, subscriber deliveries (same SSRF policy as http executors).
   auto events_counters = std::make_shared<events_stats>();
   const auto subscriber_policy = std::make_shared<const outbound::target_policy>(*workflow_policy);
-  auto events = spawn_events(sys, cfg, subscriber_policy, events_counters);
+  // The live streams (GET /v1/events/stream) get what the relays publish through the hub.
+  auto stream_hub = std::make_shared<http::event_hub>(cfg.events.sse_connections_per_user);
+  auto events = spawn_events(
+      sys, cfg, subscriber_policy, events_counters,
+      [stream_hub](const std::vector<cloud_event>& batch) { stream_hub->publish(batch); });
   auto stop_events = [&events] {
     caf::anon_send_exit(events.admin, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(events.reader, caf::exit_reason::user_shutdown);
     for (const auto& a : events.relays) {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
@@ -297,6 +303,9 @@ int serve(const config::config& cfg, bool print_admin_key) {
                                cfg.workflows.executor_timeout_ms_default},
                timeout, std::chrono::milliseconds(cfg.workflows.run_wait_ms_max)});
   http::add_events_routes(routes, {&sys, events.admin, subscriber_policy, timeout});
+  http::add_stream_routes(
+      routes, {&sys, events.reader, stream_hub, timeout,
+               std::chrono::seconds(cfg.events.sse_heartbeat_s), cfg.events.sse_queue_max});
   auto& connections_gauge =
       metrics.add_gauge("http_server_open_connections", "Open client connections.");
   auto& actors_gauge = metrics.add_gauge("tally_actors_running", "Actors alive in the system.");
@@ -317,12 +326,14 @@ int serve(const config::config& cfg, bool print_admin_key) {
       "tally_events_published", "Events the relay published since start.", {"context"});
   auto& relay_failures = metrics.add_gauge(
       "tally_events_relay_failures", "Relay rounds that failed since start.", {"context"});
-  auto& webhook_attempts = metrics.add_gauge(
-      "tally_events_webhook_attempts", "Subscriber webhook attempts since start, by result.",
-      {"result"});
-  auto& endpoints_disabled = metrics.add_gauge(
-      "tally_events_endpoints_disabled",
-      "Subscriber endpoints disabled since start (410 or sustained failure).");
+  auto& webhook_attempts =
+      metrics.add_gauge("tally_events_webhook_attempts",
+                        "Subscriber webhook attempts since start, by result.", {"result"});
+  auto& streams_open =
+      metrics.add_gauge("tally_events_streams_open", "Open GET /v1/events/stream connections.");
+  auto& endpoints_disabled =
+      metrics.add_gauge("tally_events_endpoints_disabled",
+                        "Subscriber endpoints disabled since start (410 or sustained failure).");
   std::unique_ptr<http::server> server_holder;
   http::add_operations_routes(
       routes, {&sys, identity, cache, &metrics,
@@ -353,6 +364,7 @@ int serve(const config::config& cfg, bool print_admin_key) {
                      static_cast<double>(events_counters->deliveries_failed_attempts.load()));
                  endpoints_disabled.set(
                      static_cast<double>(events_counters->endpoints_disabled.load()));
+                 streams_open.set(static_cast<double>(stream_hub->subscriber_count()));
                },
                std::chrono::milliseconds(2'000)});
   http::dispatcher dispatcher({&routes, &auth, &auth_ip_rule, &metrics});
@@ -414,6 +426,7 @@ int print_routes() {
   http::add_webhook_routes(routes, {});
   http::add_workflow_routes(routes, {});
   http::add_events_routes(routes, {});
+  http::add_stream_routes(routes, {});
   http::add_operations_routes(routes, {});
   std::printf("[");
   bool first = true;

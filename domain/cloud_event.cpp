@@ -133,7 +133,10 @@ std::vector<cloud_event> events_from_ledger_row(const ledger_event_row& row) {
   if (row.low_threshold > 0 && row.available_after < row.low_threshold &&
       available_before >= row.low_threshold) {
     add("balance.low", "accounts/" + row.account_id,
-        {{"available", row.available_after}, {"threshold", row.low_threshold}, {"seq", row.seq}});
+        {{"available", row.available_after},
+         {"threshold", row.low_threshold},
+         {"seq", row.seq},
+         {"entry_id", row.entry_id}});
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <caf/error.hpp>
 #include <nlohmann/json.hpp>
 
+#include "domain/assert.hpp"
 #include "http/problem.hpp"
 #include "http/router.hpp"
 
@@ -115,6 +116,17 @@ void exchange::respond_error(errc code, std::string detail) {
 
 void exchange::respond_error(const caf::error& err) {
   respond_problem(problem_from_error(err));
+}
+
+std::shared_ptr<response_stream> exchange::start_stream(response_data head,
+                                                        stream_options options) {
+  TALLY_ASSERT(!answered_);
+  answered_ = true;
+  for (auto& header : extra_headers_) {
+    head.headers.push_back(std::move(header));
+  }
+  extra_headers_.clear();
+  return connection_->open_stream(std::move(head), std::move(options));
 }
 
 void exchange::post(std::function<void()> work) {

@@ -34,6 +34,37 @@ struct response_data {
   header_list headers;
 };
 
+// A response written in pieces for as long as it lasts (Server-Sent Events), obtained from
+// exchange::start_stream. The connection ends with it. Every member is for the connection's
+// io thread only (post there from elsewhere).
+class response_stream {
+ public:
+  virtual ~response_stream() = default;
+  // Queues `bytes` behind what is queued; they are written in order. Ignored once closed.
+  virtual void write(std::string bytes) = 0;
+  // True while queued bytes are not all written yet (stream_options::on_idle follows).
+  [[nodiscard]] virtual bool is_writing() const = 0;
+  [[nodiscard]] virtual bool is_open() const = 0;
+  // Ends the stream now (unwritten bytes are dropped) and closes the connection.
+  virtual void close() = 0;
+};
+
+struct stream_options {
+  // Written whenever this long passes with no write in flight (an SSE comment keeps proxies
+  // and clients from timing the stream out); zero: never.
+  std::chrono::milliseconds heartbeat{0};
+  std::string heartbeat_bytes;
+  // The stream is closed at this time (e.g. when the caller's access token expires); the
+  // default: never.
+  std::chrono::steady_clock::time_point close_at = std::chrono::steady_clock::time_point::max();
+  // Called on the io thread each time everything queued has been written.
+  std::function<void()> on_idle;
+  // Called on the io thread once, when the stream ends for any reason: the client went away,
+  // a write failed or took longer than the server's read timeout, close_at passed, close(),
+  // or the server is shutting down. The stream drops both callbacks afterwards.
+  std::function<void()> on_closed;
+};
+
 // What the connection offers the exchange: a way back onto its io thread.
 class connection_port {
  public:
@@ -42,6 +73,10 @@ class connection_port {
   virtual void post(std::function<void()> work) = 0;
   // Sends the response. Called on the io thread, once.
   virtual void send(response_data response) = 0;
+  // Sends `head`'s status and headers with no Content-Length and `Connection: close`, and
+  // turns the connection into a stream. Called on the io thread, once, instead of send().
+  virtual std::shared_ptr<response_stream> open_stream(response_data head,
+                                                       stream_options options) = 0;
 };
 
 // Who is calling, once authentication succeeded.
@@ -103,6 +138,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void respond_problem(const problem& p);
   void respond_error(errc code, std::string detail = {});
   void respond_error(const caf::error& err);
+
+  // Answers with a stream instead: `head` (its status, content type and headers, plus the
+  // headers added so far; its body is ignored) is written at once, then whatever the caller
+  // writes to the returned stream. Counts as this exchange's one response.
+  // REQUIRES: on this exchange's io thread; not answered yet.
+  std::shared_ptr<response_stream> start_stream(response_data head, stream_options options);
 
   // Runs `work` on this exchange's io thread (used by the actor bridge).
   void post(std::function<void()> work);

@@ -1,10 +1,12 @@
 #include "http/server.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <unordered_set>
 
@@ -81,7 +83,13 @@ bool is_webhook_path(std::string_view target) {
   return target.rfind("/v1/webhooks/", 0) == 0;
 }
 
-class connection : public connection_port, public std::enable_shared_from_this<connection> {
+// A connection reads one request at a time and answers it (send), or turns into a stream
+// for the rest of its life (open_stream: Server-Sent Events). A stream has no read deadline:
+// a read stays posted only to notice the client leaving; each write must finish within the
+// read timeout, or the stream ends.
+class connection : public connection_port,
+                   public response_stream,
+                   public std::enable_shared_from_this<connection> {
  public:
   connection(tcp::socket socket, io_worker& worker, shared_state& shared)
       : stream_(std::move(socket)), worker_(worker), shared_(shared) {
@@ -105,9 +113,16 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     read_header();
   }
 
-  // Called on the io thread during a drain: an idle connection closes now, a
-  // busy one closes after its response.
+  // Called on the io thread during a drain, under the worker's connections lock: an idle
+  // connection closes now, a busy one closes after its response, a stream ends (posted: its
+  // owner's callbacks must not run under the lock).
   void close_if_idle() {
+    if (streaming_) {
+      if (auto self = weak_from_this().lock()) {
+        net::post(worker_.context, [self] { self->end_stream(); });
+      }
+      return;
+    }
     if (!busy_) {
       beast::error_code ec;
       stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -125,10 +140,166 @@ class connection : public connection_port, public std::enable_shared_from_this<c
       route_ = std::string(ex->route());
       user_id_ = ex->caller().user_id;
     }
-    write(std::move(data));
+    write_response(std::move(data));
   }
 
+  std::shared_ptr<response_stream> open_stream(response_data head,
+                                               stream_options options) override {
+    TALLY_ASSERT(busy_);
+    TALLY_ASSERT(!streaming_);
+    if (auto ex = current_.lock()) {
+      route_ = std::string(ex->route());
+      user_id_ = ex->caller().user_id;
+    }
+    streaming_ = true;
+    status_ = head.status;
+    ++requests_;
+    stream_options_ = std::move(options);
+    bhttp::response<bhttp::empty_body> response;
+    response.version(11);
+    response.result(static_cast<unsigned>(head.status));
+    if (!head.content_type.empty()) {
+      response.set(bhttp::field::content_type, head.content_type);
+    }
+    response.set("X-Request-Id", request_id_);
+    for (auto& [name, value] : head.headers) {
+      response.insert(name, value);
+    }
+    response.keep_alive(false);  // the body ends when the connection does
+    std::ostringstream header_text;
+    header_text << response.base();
+    // No deadline on reading: the stream lasts until either side ends it.
+    stream_.expires_never();
+    read_while_streaming();
+    arm_heartbeat();
+    if (stream_options_.close_at != std::chrono::steady_clock::time_point::max()) {
+      deadline_timer_.emplace(worker_.context);
+      deadline_timer_->expires_at(stream_options_.close_at);
+      deadline_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) {
+          self->end_stream();
+        }
+      });
+    }
+    write(header_text.str());
+    if (shared_.draining.load()) {  // opened after the drain looked: end it the same way
+      net::post(worker_.context, [self = shared_from_this()] { self->end_stream(); });
+    }
+    return shared_from_this();
+  }
+
+  // response_stream: io thread only.
+  void write(std::string bytes) override {
+    if (!is_open()) {
+      return;
+    }
+    stream_queued_ += bytes;
+    if (!stream_writing_) {
+      flush_stream();
+    }
+  }
+
+  bool is_writing() const override { return stream_writing_ || !stream_queued_.empty(); }
+
+  bool is_open() const override { return streaming_ && !stream_ended_; }
+
+  void close() override { end_stream(); }
+
  private:
+  void flush_stream() {
+    TALLY_ASSERT(!stream_writing_);
+    TALLY_ASSERT(!stream_queued_.empty());
+    stream_in_flight_.swap(stream_queued_);
+    stream_queued_.clear();
+    stream_writing_ = true;
+    stream_.expires_after(std::chrono::seconds(shared_.settings.read_timeout_s));
+    net::async_write(stream_, net::buffer(stream_in_flight_),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_stream_written(ec);
+                     });
+  }
+
+  void on_stream_written(beast::error_code ec) {
+    stream_writing_ = false;
+    stream_in_flight_.clear();
+    if (stream_ended_) {
+      return;
+    }
+    if (ec) {  // the client is gone, or it did not take the bytes in time
+      return end_stream();
+    }
+    if (!stream_queued_.empty()) {
+      return flush_stream();
+    }
+    if (stream_options_.on_idle) {
+      auto on_idle = stream_options_.on_idle;  // it may end the stream, dropping the original
+      on_idle();
+    }
+  }
+
+  // A streaming client sends nothing after its request; reading notices when it leaves.
+  void read_while_streaming() {
+    stream_.async_read_some(net::buffer(stream_discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec || self->stream_ended_) {
+                                return self->end_stream();
+                              }
+                              self->read_while_streaming();
+                            });
+  }
+
+  void arm_heartbeat() {
+    if (stream_options_.heartbeat <= std::chrono::milliseconds::zero()) {
+      return;
+    }
+    if (!heartbeat_timer_) {
+      heartbeat_timer_.emplace(worker_.context);
+    }
+    heartbeat_timer_->expires_after(stream_options_.heartbeat);
+    heartbeat_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->stream_ended_) {
+        return;
+      }
+      if (!self->is_writing()) {  // a write in flight is sign of life enough
+        self->write(self->stream_options_.heartbeat_bytes);
+      }
+      self->arm_heartbeat();
+    });
+  }
+
+  // Ends a stream once: closes the socket, records the exchange (access log, metrics) and
+  // tells the stream's owner.
+  void end_stream() {
+    if (!streaming_ || stream_ended_) {
+      return;
+    }
+    stream_ended_ = true;
+    if (heartbeat_timer_) {
+      heartbeat_timer_->cancel();
+    }
+    if (deadline_timer_) {
+      deadline_timer_->cancel();
+    }
+    stream_queued_.clear();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+    const double duration_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    if (request_) {
+      shared_.sink->completed(*request_, route_, request_id_, user_id_, status_, duration_s);
+    }
+    current_.reset();
+    request_.reset();
+    busy_ = false;
+    --shared_.busy_connections;
+    auto on_closed = std::move(stream_options_.on_closed);
+    stream_options_ = stream_options{};  // drops the owner's callbacks: no cycle remains
+    if (on_closed) {
+      on_closed();
+    }
+  }
+
   void read_header() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(shared_.settings.header_bytes_max));
@@ -231,7 +402,7 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     data.status = p.status;
     data.content_type = std::string(problem_content_type);
     data.body = to_json_body(p, request_id_);
-    write(std::move(data));
+    write_response(std::move(data));
   }
 
   void fail_before_request(beast::error_code ec) {
@@ -244,7 +415,7 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
         ec == net::error::bad_descriptor) {
-      return close();
+      return close_connection();
     }
     // Anything else is a malformed request line or header.
     return reject(transport_problem(400), false);
@@ -255,10 +426,10 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     // be answered reliably; log and close.
     --shared_.busy_connections;
     busy_ = false;
-    close();
+    close_connection();
   }
 
-  void write(response_data data) {
+  void write_response(response_data data) {
     ++requests_;
     const bool keep_alive = keep_alive_ && !shared_.draining.load() &&
                             requests_ < shared_.settings.requests_per_connection_max;
@@ -296,12 +467,12 @@ class connection : public connection_port, public std::enable_shared_from_this<c
     busy_ = false;
     --shared_.busy_connections;
     if (ec || !keep_alive) {
-      return close();
+      return close_connection();
     }
     read_header();
   }
 
-  void close() {
+  void close_connection() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
@@ -323,6 +494,16 @@ class connection : public connection_port, public std::enable_shared_from_this<c
   int status_ = 0;
   bool keep_alive_ = true;
   bool busy_ = false;
+  // Streaming (open_stream).
+  bool streaming_ = false;
+  bool stream_ended_ = false;
+  bool stream_writing_ = false;
+  std::string stream_queued_;     // bytes behind the write in flight
+  std::string stream_in_flight_;  // bytes of the write in flight
+  std::array<char, 512> stream_discard_{};
+  stream_options stream_options_;
+  std::optional<net::steady_timer> heartbeat_timer_;
+  std::optional<net::steady_timer> deadline_timer_;
 };
 
 }  // namespace

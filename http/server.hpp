@@ -8,9 +8,15 @@
 // requests per connection and idle/read time, and hands complete requests to
 // the dispatcher on its io thread. Nothing here blocks an io thread.
 //
-// Shutdown (SIGTERM/SIGINT): stop accepting, close idle connections, let
-// in-flight requests finish (each answered with Connection: close), then
-// return from run() — at the latest after limits::shutdown_grace.
+// A handler may instead turn its connection into a stream (exchange::start_stream,
+// Server-Sent Events): the head is written at once, then whatever the handler
+// queues, one write at a time; the idle and read deadlines stop applying, each
+// write must finish within the read timeout, and heartbeats and the stream's end
+// time run on timers of the same io context.
+//
+// Shutdown (SIGTERM/SIGINT): stop accepting, close idle connections and end
+// streams, let in-flight requests finish (each answered with Connection: close),
+// then return from run() — at the latest after limits::shutdown_grace.
 
 #include <cstdint>
 #include <memory>

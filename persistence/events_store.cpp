@@ -144,6 +144,25 @@ std::map<std::string, int64_t> low_thresholds(pqxx::connection& connection,
   return out;
 }
 
+void set_low_threshold(pqxx::connection& connection, const std::string& user_id,
+                       int64_t threshold) {
+  TALLY_ASSERT(threshold >= 0);
+  pqxx::work tx{connection};
+  tx.exec_params(
+      "INSERT INTO events.balance_thresholds (user_id, threshold) VALUES ($1::uuid, $2) "
+      "ON CONFLICT (user_id) DO UPDATE SET threshold = EXCLUDED.threshold",
+      user_id, threshold);
+  tx.commit();
+}
+
+bool clear_low_threshold(pqxx::connection& connection, const std::string& user_id) {
+  pqxx::work tx{connection};
+  const auto rows = tx.exec_params(
+      "DELETE FROM events.balance_thresholds WHERE user_id = $1::uuid RETURNING 1", user_id);
+  tx.commit();
+  return !rows.empty();
+}
+
 void create_endpoint(pqxx::connection& connection, const std::string& endpoint_id,
                      const std::string& url, const std::vector<std::string>& event_types,
                      const std::string& secret) {

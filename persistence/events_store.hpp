@@ -38,6 +38,11 @@ void insert_deliveries(pqxx::connection& connection, const std::vector<new_deliv
 // Per-user thresholds for the users given that have one.
 std::map<std::string, int64_t> low_thresholds(pqxx::connection& connection,
                                               const std::vector<std::string>& user_ids);
+// Sets (upserts) the user's own threshold; 0 turns balance.low off for them.
+void set_low_threshold(pqxx::connection& connection, const std::string& user_id, int64_t threshold);
+// Removes the user's own threshold (the configured default applies again).
+// False when they had none.
+bool clear_low_threshold(pqxx::connection& connection, const std::string& user_id);
 
 // --- Admin (API.md "Events") ---
 

@@ -225,4 +225,18 @@ std::vector<context_event_row> user_context_rows_after(pqxx::connection& connect
   return out;
 }
 
+int64_t user_stream_head(pqxx::connection& connection, const std::string& schema,
+                         const std::string& user_id) {
+  TALLY_ASSERT(is_outbox_schema(schema));
+  pqxx::read_transaction tx{connection};
+  // Both read the tail of an index: ledger.entries' primary key, <schema>.outbox_user.
+  const std::string sql =
+      schema == "ledger"
+          ? std::string(
+                "SELECT coalesce(max(seq), 0) FROM ledger.entries WHERE account_id = $1::uuid")
+          : "SELECT coalesce(max(outbox_id), 0) FROM " + schema +
+                ".outbox WHERE user_id = $1::uuid";
+  return tx.exec_params1(sql, user_id)[0].as<int64_t>();
+}
+
 }  // namespace tally::persistence

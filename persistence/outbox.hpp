@@ -81,4 +81,10 @@ std::vector<context_event_row> user_context_rows_after(pqxx::connection& connect
                                                        const std::string& user_id,
                                                        int64_t after_outbox_id, int64_t limit);
 
+// SSE start without Last-Event-ID: the user's newest position in `schema` ("ledger": the
+// account's last journal seq; "payments"/"workflows": the user's highest outbox row id);
+// 0 when there is none.
+int64_t user_stream_head(pqxx::connection& connection, const std::string& schema,
+                         const std::string& user_id);
+
 }  // namespace tally::persistence

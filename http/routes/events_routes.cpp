@@ -8,6 +8,7 @@
 
 #include "domain/cloud_event.hpp"
 #include "domain/cursor.hpp"
+#include "domain/ledger.hpp"
 #include "domain/validation.hpp"
 #include "http/bridge.hpp"
 #include "http/problem.hpp"
@@ -174,6 +175,42 @@ void replay_delivery(const events_routes_deps& deps, const exchange_ptr& ex) {
       dreplay_atom_v, id, delivery);
 }
 
+// GET/PUT/DELETE /v1/credits/low-balance-threshold: the caller's own balance.low threshold.
+void get_low_threshold(const events_routes_deps& deps, const exchange_ptr& ex) {
+  ask<std::string>(
+      *deps.sys, deps.admin, deps.timeout, ex,
+      [ex](caf::expected<std::string> answer) { respond_string(ex, 200, std::move(answer)); },
+      lowget_atom_v, ex->caller().user_id);
+}
+
+void put_low_threshold(const events_routes_deps& deps, const exchange_ptr& ex) {
+  nlohmann::json body;
+  if (!parse_json_body(ex, body)) {
+    return;
+  }
+  field_errors errors;
+  auto threshold = required_int64(body, "threshold", 0, credits_max, errors);
+  for (const auto& item : body.items()) {
+    if (item.key() != "threshold") {
+      errors.add(item.key(), "is not a field of this resource");
+    }
+  }
+  if (respond_if_invalid(ex, errors)) {
+    return;
+  }
+  ask<std::string>(
+      *deps.sys, deps.admin, deps.timeout, ex,
+      [ex](caf::expected<std::string> answer) { respond_string(ex, 200, std::move(answer)); },
+      lowset_atom_v, ex->caller().user_id, *threshold);
+}
+
+void delete_low_threshold(const events_routes_deps& deps, const exchange_ptr& ex) {
+  ask<std::string>(
+      *deps.sys, deps.admin, deps.timeout, ex,
+      [ex](caf::expected<std::string> answer) { respond_string(ex, 200, std::move(answer)); },
+      lowclear_atom_v, ex->caller().user_id);
+}
+
 }  // namespace
 
 void add_events_routes(route_table& table, events_routes_deps deps) {
@@ -192,6 +229,12 @@ void add_events_routes(route_table& table, events_routes_deps deps) {
              body_kind::none, rate_policy::none, bind(list_deliveries)});
   table.add({"POST", "/v1/admin/webhook-endpoints/{id}/deliveries/{delivery_id}/replay",
              auth_kind::admin, body_kind::optional_json, rate_policy::none, bind(replay_delivery)});
+  table.add({"GET", "/v1/credits/low-balance-threshold", auth_kind::user, body_kind::none,
+             rate_policy::none, bind(get_low_threshold)});
+  table.add({"PUT", "/v1/credits/low-balance-threshold", auth_kind::user, body_kind::json,
+             rate_policy::none, bind(put_low_threshold)});
+  table.add({"DELETE", "/v1/credits/low-balance-threshold", auth_kind::user, body_kind::none,
+             rate_policy::none, bind(delete_low_threshold)});
 }
 
 }  // namespace tally::http

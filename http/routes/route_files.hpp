@@ -17,6 +17,7 @@
 #include "actors/workflows.hpp"
 #include "domain/workflow.hpp"
 #include "actors/webhooks.hpp"
+#include "http/event_hub.hpp"
 #include "http/limiter.hpp"
 #include "http/metrics.hpp"
 #include "http/routes.hpp"
@@ -108,8 +109,21 @@ struct events_routes_deps {
 };
 
 // POST/GET /v1/admin/webhook-endpoints, GET/DELETE /v1/admin/webhook-endpoints/{id},
-// GET .../{id}/deliveries, POST .../{id}/deliveries/{delivery_id}/replay.
+// GET .../{id}/deliveries, POST .../{id}/deliveries/{delivery_id}/replay;
+// GET/PUT/DELETE /v1/credits/low-balance-threshold (the caller's balance.low threshold).
 void add_events_routes(route_table& table, events_routes_deps deps);
+
+struct stream_routes_deps {
+  caf::actor_system* sys = nullptr;
+  events_reader_actor reader;      // catch-up reads
+  std::shared_ptr<event_hub> hub;  // live events; null only where routes are listed, not served
+  std::chrono::milliseconds timeout{5'000};
+  std::chrono::milliseconds heartbeat{15'000};  // cfg.events.sse_heartbeat_s
+  std::size_t queue_max = 256;                  // cfg.events.sse_queue_max
+};
+
+// GET /v1/events/stream (Server-Sent Events of the caller's own events).
+void add_stream_routes(route_table& table, stream_routes_deps deps);
 
 struct operations_routes_deps {
   caf::actor_system* sys = nullptr;

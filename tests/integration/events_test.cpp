@@ -553,3 +553,63 @@ TEST_CASE("webhook endpoint admin: validation, listing, deletion", "[integration
         200);
   CHECK(client.get("/v1/admin/webhook-endpoints", {}).status == 401);
 }
+
+TEST_CASE("balance.low follows the caller's own threshold, set through the API",
+          "[integration][events]") {
+  const std::string stream = unique_name("tally-test-events-");
+  auto env = fast_events(stream);
+  env["TALLY_EVENTS_LOW_BALANCE_THRESHOLD"] = "10";
+  engine_fixture fixture(env);
+  auto client = fixture.client();
+  auto user = register_user(client);
+  auto other = register_user(client);
+  const std::string path = "/v1/credits/low-balance-threshold";
+
+  auto initial = client.get(path, {bearer(user.token)});
+  REQUIRE(initial.status == 200);
+  CHECK(initial.json() == json{{"threshold", 10}, {"source", "default"}});
+  CHECK(client.get(path).status == 401);
+  // Bad input changes nothing.
+  for (const json& bad : {json{{"threshold", -1}}, json{{"threshold", "50"}}, json::object(),
+                          json{{"threshold", 50}, {"extra", true}}}) {
+    auto refused = client.request("PUT", path, bad.dump(),
+                                  {bearer(user.token), {"Content-Type", "application/json"}});
+    INFO(bad.dump());
+    CHECK(refused.status == 422);
+  }
+  CHECK(client.get(path, {bearer(user.token)}).json()["source"] == "default");
+
+  auto set = client.request("PUT", path, json{{"threshold", 50}}.dump(),
+                            {bearer(user.token), {"Content-Type", "application/json"}});
+  REQUIRE(set.status == 200);
+  CHECK(set.json() == json{{"threshold", 50}, {"source", "user"}});
+  CHECK(client.get(path, {bearer(user.token)}).json()["threshold"] == 50);
+  CHECK(client.get(path, {bearer(other.token)}).json() ==
+        json{{"threshold", 10}, {"source", "default"}});
+
+  // 100 → 60 stays above 50; 60 → 40 crosses it (balance.low); 40 → 30 is already below.
+  // The other user, on the default of 10, crosses nothing going 100 → 40.
+  grant(client, user.id, 100);
+  grant(client, other.id, 100);
+  spend(client, user, 40);
+  const std::string crossing = spend(client, user, 20);
+  spend(client, user, 10);
+  spend(client, other, 60);
+  std::vector<stream_entry> low;
+  REQUIRE(eventually([&] {
+    return of_type(read_stream(stream), "balance.updated").size() >= 6 &&
+           !of_type(read_stream(stream), "balance.low").empty();
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  low = of_type(read_stream(stream), "balance.low");
+  REQUIRE(low.size() == 1);
+  CHECK(low[0].user_id == user.id);
+  CHECK(low[0].event["data"]["available"] == 40);
+  CHECK(low[0].event["data"]["threshold"] == 50);
+  CHECK(low[0].event["data"]["entry_id"] == crossing);
+
+  auto cleared = client.request("DELETE", path, "", {bearer(user.token)});
+  REQUIRE(cleared.status == 200);
+  CHECK(cleared.json() == json{{"threshold", 10}, {"source", "default"}});
+  CHECK(pg_scalar(fixture.database.url(), "SELECT count(*) FROM events.balance_thresholds") == 0);
+}

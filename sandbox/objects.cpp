@@ -22,7 +22,8 @@ omise_error make_error(int status, std::string code, std::string message) {
   return {status, std::move(code), std::move(message)};
 }
 
-// Omise's fee in test mode as on its fixtures: 3.65% plus 7% VAT on the fee.
+// Omise's fee in test mode as on its fixtures: 3.65% plus 7% VAT on the fee
+// (the charge's transaction_fees says the same).
 int64_t fee_for(int64_t amount) {
   return amount * 365 / 10'000;
 }
@@ -121,13 +122,19 @@ json to_json(const card_record& card) {
 }
 
 json to_json(const token_record& token) {
-  return {{"object", "token"},
-          {"id", token.id},
-          {"livemode", false},
-          {"location", "/tokens/" + token.id},
-          {"used", token.is_used},
-          {"card", to_json(token.card)},
-          {"created_at", rfc3339_from_seconds(token.created_at_s)}};
+  json out = {{"object", "token"},
+              {"id", token.id},
+              {"livemode", false},
+              {"location", "/tokens/" + token.id},
+              {"used", token.is_used},
+              {"card", to_json(token.card)},
+              {"created_at", rfc3339_from_seconds(token.created_at_s)}};
+  // The status of the charge the token paid ("unknown" before one): card
+  // charges are final at once, so the card's outcome decides it.
+  out["charge_status"] = !token.is_used                    ? "unknown"
+                         : token.card.outcome.is_success() ? "successful"
+                                                           : "failed";
+  return out;
 }
 
 std::string qr_download_path(const charge_record& charge) {
@@ -165,6 +172,8 @@ json to_json(const source_record& source, const charge_record* charge, std::stri
           {"email", nullptr},
           {"flow", "offline"},
           {"installment_term", nullptr},
+          {"ip", nullptr},
+          {"items", json::array()},
           {"name", nullptr},
           {"mobile_number", nullptr},
           {"phone_number", nullptr},
@@ -211,7 +220,10 @@ json to_json(const charge_record& charge, std::string_view base_url) {
       {"interest", 0},
       {"interest_vat", 0},
       {"funding_amount", charge.amount},
+      {"authorized_amount", is_paid ? charge.amount : 0},
+      {"captured_amount", is_paid ? charge.amount : 0},
       {"refunded_amount", charge.refunded_amount},
+      {"transaction_fees", {{"fee_flat", "0.0"}, {"fee_rate", "3.65"}, {"vat_rate", "7.0"}}},
       {"refunded", charge.refunded_amount},
       {"authorized", is_paid},
       {"capturable", false},
@@ -250,6 +262,20 @@ json to_json(const charge_record& charge, std::string_view base_url) {
       {"expired_at", time_or_null(charge.expired_at_s)},
       {"reversed_at", nullptr},
       {"zero_interest_installments", false},
+      // Set by Omise for what the sandbox does not model (pre-authorization,
+      // 3-D Secure, acquirer data, point-of-sale charges): null, as Omise
+      // sends them for a charge they do not apply to.
+      {"authorization_type", nullptr},
+      {"authenticated_by", nullptr},
+      {"acquirer_reference_number", nullptr},
+      {"approval_code", nullptr},
+      {"merchant_advice", nullptr},
+      {"merchant_advice_code", nullptr},
+      {"missing_3ds_fields", json::array()},
+      {"can_perform_void", false},
+      {"branch", nullptr},
+      {"terminal", nullptr},
+      {"device", nullptr},
   };
 }
 

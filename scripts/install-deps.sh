@@ -34,8 +34,17 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   missing=("${filtered[@]+"${filtered[@]}"}")
 fi
 
+# The independent-client tests' npm packages, pinned by tests/node/package-lock.json;
+# reinstalled only when the lock file is newer than the last install.
+node_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/node"
+npm_packages() {
+  [ "$node_dir/node_modules/.package-lock.json" -nt "$node_dir/package-lock.json" ] ||
+    npm ci --prefix "$node_dir" --no-audit --no-fund
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
+  npm_packages
   exit 0
 fi
 
@@ -47,4 +56,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts the packaged services on install; Tally runs its own private
 # instances and never uses the machine's default cluster, so leave those alone.
+npm_packages
 echo "install-deps: done"

@@ -189,12 +189,8 @@ void put_low_threshold(const events_routes_deps& deps, const exchange_ptr& ex) {
     return;
   }
   field_errors errors;
+  // Other fields are ignored (API.md: unknown fields in a request are ignored).
   auto threshold = required_int64(body, "threshold", 0, credits_max, errors);
-  for (const auto& item : body.items()) {
-    if (item.key() != "threshold") {
-      errors.add(item.key(), "is not a field of this resource");
-    }
-  }
   if (respond_if_invalid(ex, errors)) {
     return;
   }

@@ -571,7 +571,7 @@ TEST_CASE("balance.low follows the caller's own threshold, set through the API",
   CHECK(client.get(path).status == 401);
   // Bad input changes nothing.
   for (const json& bad : {json{{"threshold", -1}}, json{{"threshold", "50"}}, json::object(),
-                          json{{"threshold", 50}, {"extra", true}}}) {
+                          json{{"threshold", 1.5}}, json{{"limit", 50}}}) {
     auto refused = client.request("PUT", path, bad.dump(),
                                   {bearer(user.token), {"Content-Type", "application/json"}});
     INFO(bad.dump());

@@ -651,12 +651,29 @@ TEST_CASE("gateway 5xx and timeouts never charge twice", "[integration][payments
 
   struct fault {
     const char* control;
-    const char* sandbox_log;  // proves the fault fired
+    const char* sandbox_event;  // its log line proves the fault hit the charge creation
   };
   const fault faults[] = {
-      {"fail_next", "sandbox_chaos_failed\""},
+      {"fail_next", "sandbox_chaos_failed"},
       {"fail_after_effect_next", "sandbox_chaos_failed_after_effect"},
       {"timeout_next", "sandbox_chaos_held"},
+  };
+  // Log lines (JSON, one per line) of `event` on the charge-creation route.
+  const auto charge_faults = [&](const std::string& event) {
+    const std::string text = sandbox.process.log_text();
+    int count = 0;
+    std::size_t start = 0;
+    while (start < text.size()) {
+      std::size_t end = text.find('\n', start);
+      end = end == std::string::npos ? text.size() : end;
+      const std::string line = text.substr(start, end - start);
+      if (line.find("\"event\":\"" + event + "\"") != std::string::npos &&
+          line.find("\"route\":\"/charges\"") != std::string::npos) {
+        ++count;
+      }
+      start = end + 1;
+    }
+    return count;
   };
   int64_t expected_credits = 0;
   for (const auto& f : faults) {
@@ -670,7 +687,7 @@ TEST_CASE("gateway 5xx and timeouts never charge twice", "[integration][payments
     INFO(created.describe());
     REQUIRE(created.status == 201);
     CHECK(sandbox.chaos(json::object())[f.control] == 0);
-    CHECK(sandbox.process.log_text().find(f.sandbox_log) != std::string::npos);
+    CHECK(charge_faults(f.sandbox_event) == 1);
     const std::string id = created.json()["id"].get<std::string>();
     CHECK(created.json()["charge_id"].get<std::string>().rfind("chrg_", 0) == 0);
     CHECK(sandbox.charges_for(id) == 1);

@@ -952,9 +952,10 @@ TEST_CASE("kill -9 between the grant and the purchase update: completed once aft
     return;
   }
   const uint16_t sandbox_port = free_port();
-  // No webhooks: the sweep settles (once a second, purchases older than 1 s).
+  // No webhooks: the sweep settles (once a second, purchases older than 3 s: time enough to
+  // take the row lock below first, even on a loaded machine).
   engine_fixture fixture(engine_env("http://127.0.0.1:" + std::to_string(sandbox_port),
-                                    {{"TALLY_SWEEP_PERIOD_S", "1"}, {"TALLY_SWEEP_AGE_S", "1"}}));
+                                    {{"TALLY_SWEEP_PERIOD_S", "1"}, {"TALLY_SWEEP_AGE_S", "3"}}));
   sandbox_process sandbox(sandbox_port, "");
   auto client = fixture.client();
   const std::string url = fixture.database.url();
@@ -962,17 +963,16 @@ TEST_CASE("kill -9 between the grant and the purchase update: completed once aft
   int64_t credits = 0;
   int64_t amount = 0;
   const std::string package = first_package(client, credits, amount);
-  auto created = client.post_json("/v1/purchases",
-                                  {{"package_id", package},
-                                   {"method", "card"},
-                                   {"card_token", sandbox.token("4242424242424242")}},
-                                  {bearer(user.token), {"Idempotency-Key", "hook-crash"}});
+  pqxx::connection holder(url);  // connected before the purchase exists
+  const std::string card = sandbox.token("4242424242424242");
+  auto created = client.post_json(
+      "/v1/purchases", {{"package_id", package}, {"method", "card"}, {"card_token", card}},
+      {bearer(user.token), {"Idempotency-Key", "hook-crash"}});
   REQUIRE(created.status == 201);
   const std::string purchase_id = created.json()["id"].get<std::string>();
 
   // Hold the purchase row: the settle's grant (ledger schema) commits, its purchase update
   // then waits on this lock — the window between the two, held open for the kill.
-  pqxx::connection holder(url);
   pqxx::work lock(holder);
   lock.exec("SELECT 1 FROM payments.purchases WHERE purchase_id = '" + purchase_id +
             "' FOR UPDATE");

@@ -20,6 +20,8 @@
 // gateway_unavailable, upstream_timeout.
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,7 +31,17 @@
 
 #include "actors/type_ids.hpp"
 
+namespace tally::gateways {
+class gateway;
+}
+
 namespace tally {
+
+// Makes a client for "omise", "stripe" or "sandbox", or nullptr when that
+// gateway has no keys configured (a purchase through it fails; its webhook
+// events are stored, never credited). Purchase workers and webhook verifiers
+// call it once per gateway, each on its own thread.
+using gateway_factory = std::function<std::unique_ptr<gateways::gateway>(const std::string& name)>;
 
 using purchase_actor = caf::typed_actor<
     // POST /v1/purchases. Errors: package_not_found, payment_failed (the

@@ -30,10 +30,6 @@
 
 namespace tally {
 
-namespace gateways {
-class gateway;
-}
-
 // What the HTTP layer reads and administers directly (the payments DB pool).
 using payments_query_actor = caf::typed_actor<
     // Packages as a JSON array string; `true`: active ones only.
@@ -51,10 +47,6 @@ using payments_query_actor = caf::typed_actor<
 using purchase_router_actor =
     purchase_actor::extend<caf::replies_to<ppoll_atom, std::string>::with<purchase_view>,
                            caf::reacts_to<tick_atom>>;
-
-// Builds a client for "omise", "stripe" or "sandbox", or nullptr when that
-// gateway is not configured. Called once per gateway per worker thread.
-using gateway_factory = std::function<std::unique_ptr<gateways::gateway>(const std::string&)>;
 
 struct payments_handles {
   purchase_router_actor purchases;

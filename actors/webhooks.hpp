@@ -31,10 +31,6 @@
 #include "actors/type_ids.hpp"
 #include "config/config.hpp"
 
-namespace tally::gateways {
-class gateway;
-}
-
 namespace tally {
 
 using inbox_actor = caf::typed_actor<
@@ -52,11 +48,6 @@ using inbox_actor = caf::typed_actor<
 // status it ended in ("verified", "received" (retry due later), ...).
 using verifier_actor =
     caf::typed_actor<caf::replies_to<wh_check_atom, inbox_event>::with<std::string>>;
-
-// Makes a gateway client for "omise", "stripe" or "sandbox", or nullptr when
-// that gateway has no keys configured (its events are stored, never credited).
-// Called once per gateway on each verifier's own thread.
-using gateway_factory = std::function<std::unique_ptr<gateways::gateway>(const std::string& name)>;
 
 // Observations for /metrics; called from verifier threads (must be thread-safe).
 struct webhook_observer {

@@ -249,7 +249,8 @@ int serve(const config::config& cfg, bool print_admin_key) {
   auto events_counters = std::make_shared<events_stats>();
   const auto subscriber_policy = std::make_shared<const outbound::target_policy>(*workflow_policy);
   // The live streams (GET /v1/events/stream) get what the relays publish through the hub.
-  auto stream_hub = std::make_shared<http::event_hub>(cfg.events.sse_connections_per_user);
+  auto stream_hub = std::make_shared<http::event_hub>(cfg.events.sse_connections_per_user,
+                                                      cfg.events.sse_total_max);
   auto events = spawn_events(
       sys, cfg, subscriber_policy, events_counters,
       [stream_hub](const std::vector<cloud_event>& batch) { stream_hub->publish(batch); });
@@ -398,6 +399,10 @@ int serve(const config::config& cfg, bool print_admin_key) {
     std::fflush(stdout);
   }
   server_holder->run();  // until SIGTERM/SIGINT has drained in-flight requests
+  // The hub outlives the server (the relays' callback holds it): drop the streams it still
+  // holds now, while their connections' io workers exist. A relay publishing later finds no
+  // subscriber, and subscribe() refuses.
+  stream_hub->clear();
   log::info("engine_stopping");
   caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);

@@ -303,6 +303,7 @@ void load_events(reader& r, events_settings& e) {
       r.number<uint32_t>("TALLY_EVENTS_SSE_PER_USER_MAX", 5, 1, 1'000);
   e.sse_heartbeat_s = r.number<uint32_t>("TALLY_EVENTS_SSE_HEARTBEAT_S", 15, 1, 300);
   e.sse_queue_max = r.number<uint32_t>("TALLY_EVENTS_SSE_QUEUE_MAX", 256, 1, 100'000);
+  e.sse_total_max = r.number<uint32_t>("TALLY_EVENTS_SSE_TOTAL_MAX", 1'000, 1, 100'000);
 }
 
 void check_production_secrets(reader& r, const config& cfg) {

@@ -171,6 +171,7 @@ struct events_settings {
   uint32_t sse_connections_per_user = 5;   // open GET /v1/events/stream per user
   uint32_t sse_heartbeat_s = 15;
   uint32_t sse_queue_max = 256;  // events buffered per SSE client; beyond it, it is dropped
+  uint32_t sse_total_max = 1'000;  // open GET /v1/events/stream per node, all users together
 };
 
 struct config {

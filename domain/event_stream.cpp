@@ -163,6 +163,42 @@ void advance(stream_cursor& cursor, const stream_item& item) {
   TALLY_ASSERT(position >= item.position);
 }
 
+bool follows_without_gap(const stream_cursor& cursor, const stream_item& item) {
+  TALLY_ASSERT(checked_source(item) == stream_source::ledger);
+  const int64_t last_seq = cursor.ledger / ledger_sequence_per_entry;
+  return item.position / ledger_sequence_per_entry <= last_seq + 1;
+}
+
+sent_outbox_events::sent_outbox_events(std::size_t remembered_max)
+    : remembered_max_(remembered_max) {
+  TALLY_ASSERT(remembered_max >= 1);
+}
+
+void sent_outbox_events::set_floor(const stream_cursor& floor) {
+  TALLY_ASSERT(payments_.above.empty() && workflows_.above.empty());
+  payments_.floor = floor.payments;
+  workflows_.floor = floor.workflows;
+}
+
+sent_outbox_events::per_source& sent_outbox_events::of(const stream_item& item) {
+  const stream_source source = checked_source(item);
+  TALLY_ASSERT(source != stream_source::ledger);
+  return source == stream_source::payments ? payments_ : workflows_;
+}
+
+bool sent_outbox_events::mark_sent(const stream_item& item) {
+  per_source& sent = of(item);
+  if (item.position <= sent.floor || !sent.above.insert(item.position).second) {
+    return false;
+  }
+  if (sent.above.size() > remembered_max_) {
+    sent.floor = *sent.above.begin();
+    sent.above.erase(sent.above.begin());
+  }
+  TALLY_ASSERT(sent.above.size() <= remembered_max_);
+  return true;
+}
+
 std::vector<stream_item> interleave_by_time(std::vector<std::vector<stream_item>> lists) {
   std::size_t total = 0;
   for (const auto& list : lists) {

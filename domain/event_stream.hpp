@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,6 +84,41 @@ bool is_covered(const stream_cursor& cursor, const stream_item& item);
 
 // Moves the cursor's position for `item`'s source up to `item`'s (never down).
 void advance(stream_cursor& cursor, const stream_item& item);
+
+// For a ledger item not covered by `cursor`: true when nothing of the user's journal lies
+// between the cursor and it, i.e. it belongs to the entry holding the cursor's last event or
+// to the next one (journal seqs are gapless per account). False: entries in between were
+// published elsewhere (another node's relay) and must be read first.
+// REQUIRES: item is a ledger item.
+bool follows_without_gap(const stream_cursor& cursor, const stream_item& item);
+
+// Which payments and workflows events a stream sent, to drop repeats. Outbox row ids may
+// commit out of order, so a position below the cursor can still be new: each source keeps a
+// floor (everything at or below it counts as sent: the stream's starting cursor) and the
+// positions sent above it. At most `remembered_max` per source: beyond that the lowest is
+// forgotten and the floor rises to it, so a forgotten event is still never repeated (an
+// event of a lower id published that late is dropped instead: docs/events.md, exception 1).
+class sent_outbox_events {
+ public:
+  // REQUIRES: remembered_max >= 1.
+  explicit sent_outbox_events(std::size_t remembered_max);
+  // REQUIRES: before the first mark_sent.
+  void set_floor(const stream_cursor& floor);
+  // True, and remembered, when `item` was not sent yet; false for a repeat.
+  // REQUIRES: item is a payments or workflows item.
+  [[nodiscard]] bool mark_sent(const stream_item& item);
+
+ private:
+  struct per_source {
+    int64_t floor = 0;
+    std::set<int64_t> above;  // positions sent above the floor
+  };
+  per_source& of(const stream_item& item);
+
+  std::size_t remembered_max_;
+  per_source payments_;
+  per_source workflows_;
+};
 
 // The stream reader's question: the user's events after `after` (at most `rows_max` rows per
 // source), or, when `from_head` is set, no events and the positions of the user's newest ones

@@ -6,26 +6,41 @@
 
 namespace tally::http {
 
-event_hub::event_hub(uint32_t per_user_max) : per_user_max_(per_user_max) {
+event_hub::event_hub(uint32_t per_user_max, uint32_t total_max)
+    : per_user_max_(per_user_max), total_max_(total_max) {
   TALLY_ASSERT(per_user_max >= 1);
+  TALLY_ASSERT(total_max >= 1);
 }
 
-bool event_hub::subscribe(const std::string& user_id,
-                          std::shared_ptr<event_subscriber> subscriber) {
+subscribe_outcome event_hub::subscribe(const std::string& user_id,
+                                       std::shared_ptr<event_subscriber> subscriber) {
   TALLY_ASSERT(subscriber != nullptr);
   std::lock_guard<std::mutex> lock(mutex_);
+  if (is_cleared_ || subscriber_count_ >= total_max_) {
+    return subscribe_outcome::over_total_cap;
+  }
   auto& list = by_user_[user_id];
   TALLY_ASSERT(std::find(list.begin(), list.end(), subscriber) == list.end());
   if (list.size() >= per_user_max_) {
     if (list.empty()) {
       by_user_.erase(user_id);
     }
-    return false;
+    return subscribe_outcome::over_user_cap;
   }
   list.push_back(std::move(subscriber));
   ++subscriber_count_;
   TALLY_ASSERT(list.size() <= per_user_max_);
-  return true;
+  TALLY_ASSERT(subscriber_count_ <= total_max_);
+  return subscribe_outcome::subscribed;
+}
+
+void event_hub::clear() {
+  // The last references to the subscribers may be the hub's: release them after the lock.
+  std::unordered_map<std::string, subscriber_list> released;
+  std::lock_guard<std::mutex> lock(mutex_);
+  is_cleared_ = true;
+  released.swap(by_user_);
+  subscriber_count_ = 0;
 }
 
 void event_hub::unsubscribe(const std::string& user_id, const event_subscriber* subscriber) {

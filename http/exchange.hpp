@@ -59,9 +59,12 @@ struct stream_options {
   std::chrono::steady_clock::time_point close_at = std::chrono::steady_clock::time_point::max();
   // Called on the io thread each time everything queued has been written.
   std::function<void()> on_idle;
+  // Called on the io thread once every heartbeat period (after the heartbeat, if one was
+  // due, was queued); unused when heartbeat is zero.
+  std::function<void()> on_heartbeat;
   // Called on the io thread once, when the stream ends for any reason: the client went away,
   // a write failed or took longer than the server's read timeout, close_at passed, close(),
-  // or the server is shutting down. The stream drops both callbacks afterwards.
+  // or the server is shutting down. The stream drops all callbacks afterwards.
   std::function<void()> on_closed;
 };
 

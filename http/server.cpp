@@ -16,6 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "config/limits.hpp"
@@ -36,11 +38,15 @@ using tcp = net::ip::tcp;
 class connection;
 
 // One io thread's world: its context, acceptor and open connections.
+// Members are destroyed in reverse order: the acceptor first, then the context, whose
+// destructor destroys still-queued handlers and with them the last references to
+// connections; ~connection locks connections_mutex and erases itself from connections, so
+// both must outlive the context (declared before it).
 struct io_worker {
-  net::io_context context{1};
-  std::optional<tcp::acceptor> acceptor;
   std::mutex connections_mutex;  // connections may be destroyed off this thread
   std::unordered_set<connection*> connections;
+  net::io_context context{1};
+  std::optional<tcp::acceptor> acceptor;
 };
 
 struct shared_state {
@@ -81,6 +87,32 @@ std::string_view sv(beast::string_view text) {
 
 bool is_webhook_path(std::string_view target) {
   return target.rfind("/v1/webhooks/", 0) == 0;
+}
+
+// A stream may send nothing but heartbeats for hours, and a peer that vanished without a FIN
+// or RST (a dropped NAT entry, a powered-off laptop) would hold its slot (the per-user cap)
+// until the kernel's default retransmission timeout (~15 min). Keepalive probes after one
+// heartbeat of silence, and TCP_USER_TIMEOUT bounding unacknowledged data (the heartbeats)
+// to two heartbeats, end such a stream within a heartbeat or two. Best effort: a failing
+// setsockopt leaves the defaults.
+constexpr int stream_probe_interval_s_min = 1;
+constexpr int stream_probe_count = 3;
+constexpr int stream_user_timeout_s_min = 10;
+
+void set_stream_keepalive(int fd, std::chrono::milliseconds heartbeat) {
+  const int heartbeat_s = std::max<int>(
+      1, static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(heartbeat).count()));
+  const int on = 1;
+  const int idle_s = heartbeat_s;
+  const int interval_s = std::max(stream_probe_interval_s_min, heartbeat_s / stream_probe_count);
+  const int count = stream_probe_count;
+  const unsigned int user_timeout_ms =
+      static_cast<unsigned int>(std::max(stream_user_timeout_s_min, 2 * heartbeat_s)) * 1000U;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
 }
 
 // A connection reads one request at a time and answers it (send), or turns into a stream
@@ -168,8 +200,14 @@ class connection : public connection_port,
     response.keep_alive(false);  // the body ends when the connection does
     std::ostringstream header_text;
     header_text << response.base();
-    // No deadline on reading: the stream lasts until either side ends it.
+    // No deadline on reading: the stream lasts until either side ends it (or the peer
+    // vanishes: keepalive).
     stream_.expires_never();
+    set_stream_keepalive(stream_.socket().native_handle(), stream_options_.heartbeat);
+    // The request-duration histogram gets the time until the stream's head was queued (what
+    // the client waited for), not the stream's lifetime, which would swamp the latencies.
+    opened_duration_s_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     read_while_streaming();
     arm_heartbeat();
     if (stream_options_.close_at != std::chrono::steady_clock::time_point::max()) {
@@ -190,7 +228,7 @@ class connection : public connection_port,
 
   // response_stream: io thread only.
   void write(std::string bytes) override {
-    if (!is_open()) {
+    if (!is_open() || bytes.empty()) {  // nothing to write: flush_stream needs bytes
       return;
     }
     stream_queued_ += bytes;
@@ -263,6 +301,13 @@ class connection : public connection_port,
       if (!self->is_writing()) {  // a write in flight is sign of life enough
         self->write(self->stream_options_.heartbeat_bytes);
       }
+      if (self->stream_options_.on_heartbeat) {
+        auto on_heartbeat = self->stream_options_.on_heartbeat;  // it may end the stream
+        on_heartbeat();
+        if (self->stream_ended_) {
+          return;
+        }
+      }
       self->arm_heartbeat();
     });
   }
@@ -284,10 +329,9 @@ class connection : public connection_port,
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
-    const double duration_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     if (request_) {
-      shared_.sink->completed(*request_, route_, request_id_, user_id_, status_, duration_s);
+      shared_.sink->completed(*request_, route_, request_id_, user_id_, status_,
+                              opened_duration_s_);
     }
     current_.reset();
     request_.reset();
@@ -502,6 +546,7 @@ class connection : public connection_port,
   std::string stream_in_flight_;  // bytes of the write in flight
   std::array<char, 512> stream_discard_{};
   stream_options stream_options_;
+  double opened_duration_s_ = 0;  // request start to the stream's head, for the metrics
   std::optional<net::steady_timer> heartbeat_timer_;
   std::optional<net::steady_timer> deadline_timer_;
 };

@@ -3,19 +3,26 @@
 //
 // One stream_session per open stream, living on its connection's io thread:
 //
-//   opening ──(reader: head, or first page after Last-Event-ID)──> catching_up ──> live
+//   opening ──(reader: head, or first page after Last-Event-ID)──> catching_up <──> live
 //      │ 429 over the per-user cap;                 │  ^ more pages, or the live   │
-//      │ the reader's error as a problem            │  | queue overflowed          │
-//      v                                            └──┘                           v
-//   (answered)                          closed <── client gone, write timeout, token expiry,
-//                                                  live queue overflow, server shutdown
+//      │ 503 over the total cap;                    │  | queue overflowed          │
+//      │ the reader's error as a problem            └──┘                           v
+//      v                                closed <── client gone, write timeout, token expiry,
+//   (answered)                                     live queue overflow, server shutdown
 //
 // The session subscribes to the hub *before* its first read, so an event committed after a
 // read's snapshot is published after it and waits in the queue: catch-up and live meet
 // without a gap. Queued events the read already covered are dropped at the seam: ledger
-// events by position (gapless and ordered per account), outbox events by id (their row ids
-// may commit out of order). While catching up, an overflowing queue is emptied and the next
-// read covers what it held; once live, an overflow ends the stream (the client resumes).
+// events by position (gapless and ordered per account), outbox events by position against
+// what was sent (sent_outbox_events: their row ids may commit out of order). While catching
+// up, an overflowing queue is emptied and the next read covers what it held; once live, an
+// overflow ends the stream (the client resumes).
+//
+// The hub only carries what this node's relays publish; with several engine nodes, another
+// node's relay may publish some batches. So live goes back to catching_up (a read from the
+// cursor) when a ledger event does not follow the cursor without a gap, and once every
+// heartbeat period anyway (for outbox events, whose ids have gaps, and for a last event
+// published elsewhere).
 
 #include <chrono>
 #include <deque>
@@ -23,7 +30,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "domain/assert.hpp"
@@ -41,9 +47,9 @@ namespace {
 constexpr int32_t catch_up_rows_max = 200;
 // The reconnection delay the stream asks EventSource clients to use (SSE `retry:`).
 constexpr int64_t reconnect_delay_ms = 2'000;
-// Outbox event ids remembered per stream to drop duplicates at the catch-up/live seam.
-constexpr std::size_t recent_ids_max = 1'024;
-// Retry-After of the 429 for a user at the stream cap.
+// Outbox positions remembered per source and stream above its floor (sent_outbox_events).
+constexpr std::size_t sent_outbox_remembered_max = 1'024;
+// Retry-After of the 429 (a user at the per-user cap) and the 503 (the node at its total cap).
 constexpr const char* over_cap_retry_after_s = "5";
 constexpr const char* heartbeat_frame = ": ping\n\n";
 
@@ -65,16 +71,23 @@ class stream_session final : public event_subscriber,
         is_from_head_(!resume),
         cursor_(resume.value_or(stream_cursor{})) {}
 
-  // io thread: joins the hub (or answers 429), then asks for the first read.
+  // io thread: joins the hub (or answers 429 or 503), then asks for the first read.
   void start() {
-    if (!deps_.hub->subscribe(user_id_, shared_from_this())) {
-      ex_->add_response_header("Retry-After", over_cap_retry_after_s);
-      return ex_->respond_error(errc::rate_limited,
-                                "At most " + std::to_string(deps_.hub->per_user_max()) +
-                                    " event streams may be open per user; close one or retry "
-                                    "later.");
+    switch (deps_.hub->subscribe(user_id_, shared_from_this())) {
+      case subscribe_outcome::subscribed:
+        return request_page();
+      case subscribe_outcome::over_user_cap:
+        ex_->add_response_header("Retry-After", over_cap_retry_after_s);
+        return ex_->respond_error(errc::rate_limited,
+                                  "At most " + std::to_string(deps_.hub->per_user_max()) +
+                                      " event streams may be open per user; close one or retry "
+                                      "later.");
+      case subscribe_outcome::over_total_cap:
+        ex_->add_response_header("Retry-After", over_cap_retry_after_s);
+        return ex_->respond_error(errc::overloaded,
+                                  "This node serves as many event streams as it may; retry "
+                                  "later.");
     }
-    request_page();
   }
 
   // A relay's thread: queue, and have the io thread look when it is live.
@@ -118,6 +131,8 @@ class stream_session final : public event_subscriber,
 
   void on_page(caf::expected<stream_page> page) {
     is_page_in_flight_ = false;
+    const bool was_periodic = is_periodic_read_;
+    is_periodic_read_ = false;
     if (phase_ == phase::closed) {
       return;
     }
@@ -126,6 +141,10 @@ class stream_session final : public event_subscriber,
         phase_ = phase::closed;
         deps_.hub->unsubscribe(user_id_, this);
         return ex_->respond_error(page.error());
+      }
+      if (was_periodic) {  // nothing known to be missing: live on, the next period retries
+        phase_ = phase::live;
+        return drain();
       }
       return stream_->close();  // the client resumes from the last id it got
     }
@@ -143,8 +162,10 @@ class stream_session final : public event_subscriber,
   void open(const stream_page& first) {
     if (is_from_head_) {
       cursor_ = first.head;
-      context_floor_ = first.head;
     }
+    // Outbox events at or below the starting cursor were sent before (a resume) or are older
+    // than the stream (the head): never send them, whatever the queue holds.
+    sent_outbox_.set_floor(cursor_);
     response_data head;
     head.status = 200;
     head.content_type = "text/event-stream";
@@ -156,6 +177,7 @@ class stream_session final : public event_subscriber,
     options.close_at = std::chrono::steady_clock::now() +
                        std::chrono::seconds(ex_->caller().expires_at_s - unix_now_s());
     options.on_idle = [self = shared_from_this()] { self->on_idle(); };
+    options.on_heartbeat = [self = shared_from_this()] { self->on_heartbeat(); };
     options.on_closed = [self = shared_from_this()] { self->on_closed(); };
     stream_ = ex_->start_stream(std::move(head), std::move(options));
     phase_ = phase::catching_up;
@@ -177,6 +199,17 @@ class stream_session final : public event_subscriber,
     if (phase_ == phase::live) {
       drain();
     }
+  }
+
+  // Every heartbeat period while live: read from the cursor, for what another node's relay
+  // published (the hub never sees it). What was sent already is dropped as at the seam.
+  void on_heartbeat() {
+    if (phase_ != phase::live || is_page_in_flight_) {
+      return;
+    }
+    phase_ = phase::catching_up;
+    is_periodic_read_ = true;
+    request_page();
   }
 
   void on_queue_posted() {
@@ -208,11 +241,26 @@ class stream_session final : public event_subscriber,
       return stream_->close();
     }
     std::string frames;
+    bool has_gap = false;
     for (const auto& item : items) {
+      // A ledger event beyond the next entry: the entries between were published by another
+      // node. Neither send it nor move the cursor past them; the read below returns them and
+      // it (and any later ledger event of this batch: the cursor did not move, so they are
+      // skipped the same way). Outbox events of the batch are sent as usual.
+      if (item->source == static_cast<uint8_t>(stream_source::ledger) &&
+          !is_covered(cursor_, *item) && !follows_without_gap(cursor_, *item)) {
+        has_gap = true;
+        continue;
+      }
       frames += frame_if_new(*item);
     }
     if (!frames.empty()) {
       stream_->write(std::move(frames));
+    }
+    if (has_gap) {  // live never has a read in flight (on_heartbeat leaves live for one)
+      log::debug("event_stream_gap", {{"user_id", user_id_}, {"request_id", ex_->request_id()}});
+      phase_ = phase::catching_up;
+      request_page();
     }
   }
 
@@ -232,27 +280,11 @@ class stream_session final : public event_subscriber,
       if (is_covered(cursor_, item)) {
         return {};
       }
-    } else {
-      if (is_covered(context_floor_, item) || !remember(item.event_id)) {
-        return {};
-      }
+    } else if (!sent_outbox_.mark_sent(item)) {
+      return {};
     }
     advance(cursor_, item);
     return sse_event_frame(format_stream_cursor(cursor_), item);
-  }
-
-  // False when `event_id` was sent on this stream recently.
-  bool remember(const std::string& event_id) {
-    if (!recent_ids_.insert(event_id).second) {
-      return false;
-    }
-    recent_order_.push_back(event_id);
-    if (recent_order_.size() > recent_ids_max) {
-      recent_ids_.erase(recent_order_.front());
-      recent_order_.pop_front();
-    }
-    TALLY_ASSERT(recent_ids_.size() == recent_order_.size());
-    return true;
   }
 
   // True (once) when the queue overflowed since the last look.
@@ -283,12 +315,11 @@ class stream_session final : public event_subscriber,
   // io thread only.
   phase phase_ = phase::opening;
   std::shared_ptr<response_stream> stream_;
-  stream_cursor cursor_;         // of the last event sent
-  stream_cursor context_floor_;  // started at the head: outbox events up to it are older
+  stream_cursor cursor_;  // of the last event sent
+  sent_outbox_events sent_outbox_{sent_outbox_remembered_max};
   bool is_page_in_flight_ = false;
+  bool is_periodic_read_ = false;  // the read in flight is on_heartbeat's
   bool has_more_ = false;
-  std::unordered_set<std::string> recent_ids_;
-  std::deque<std::string> recent_order_;
 
   // Shared with the relays' threads.
   std::mutex mutex_;

@@ -1,6 +1,7 @@
 // tests/domain/event_stream_test.cpp: covers domain/event_stream.cpp: the stream cursor's text
 // form (what is accepted and what is refused), resume positions, items made from relayed
-// events, the interleaving of sources and the SSE framing.
+// events, the interleaving of sources, the SSE framing, ledger gap detection and the outbox
+// repeat filter.
 #include "domain/event_stream.hpp"
 
 #include <catch2/catch.hpp>
@@ -145,4 +146,42 @@ TEST_CASE("SSE frames carry the cursor as id, the type as event and the envelope
   CHECK(tally::sse_event_frame("1-64-0-0", i) ==
         "id: 1-64-0-0\nevent: credits.spent\ndata: {\"a\":\"line\\nbreak escaped\"}\n\n");
   CHECK(tally::sse_open_frame(2000, "1-0-0-0") == "retry: 2000\nid: 1-0-0-0\n\n");
+}
+
+TEST_CASE("a ledger event follows the cursor without a gap only within the next entry",
+          "[domain][events]") {
+  constexpr uint8_t ledger = 0;
+  const stream_cursor at_entry_7{7 * 8 + 1, 0, 0};  // entry 7's second event was sent
+  CHECK(tally::follows_without_gap(at_entry_7, item(ledger, 7 * 8 + 2, "t")));
+  CHECK(tally::follows_without_gap(at_entry_7, item(ledger, 8 * 8, "t")));
+  CHECK(tally::follows_without_gap(at_entry_7, item(ledger, 8 * 8 + 2, "t")));
+  CHECK_FALSE(tally::follows_without_gap(at_entry_7, item(ledger, 9 * 8, "t")));
+  // A new account (nothing sent, head 0): its first entry is seq 1.
+  CHECK(tally::follows_without_gap(stream_cursor{}, item(ledger, 1 * 8, "t")));
+  CHECK_FALSE(tally::follows_without_gap(stream_cursor{}, item(ledger, 2 * 8, "t")));
+  // A stream that started at the head of entry 5 (ledger_position_after_entry).
+  const stream_cursor head{tally::ledger_position_after_entry(5), 0, 0};
+  CHECK(tally::follows_without_gap(head, item(ledger, 6 * 8, "t")));
+  CHECK_FALSE(tally::follows_without_gap(head, item(ledger, 7 * 8, "t")));
+}
+
+TEST_CASE("outbox events are sent once: above the floor by position, at or below never",
+          "[domain][events]") {
+  constexpr uint8_t payments = 1;
+  constexpr uint8_t workflows = 2;
+  tally::sent_outbox_events sent(2);
+  sent.set_floor(stream_cursor{0, 10, 20});
+  CHECK_FALSE(sent.mark_sent(item(payments, 10, "t")));  // the resume cursor covers it
+  CHECK(sent.mark_sent(item(payments, 12, "t")));
+  CHECK_FALSE(sent.mark_sent(item(payments, 12, "t")));  // a repeat (seam, relay retry)
+  CHECK(sent.mark_sent(item(payments, 11, "t")));        // committed out of order: new
+  // Each source has its own floor and positions.
+  CHECK_FALSE(sent.mark_sent(item(workflows, 12, "t")));
+  CHECK(sent.mark_sent(item(workflows, 21, "t")));
+  // Beyond 2 remembered, the lowest is forgotten and the floor rises to it: still no repeat.
+  CHECK(sent.mark_sent(item(payments, 15, "t")));
+  CHECK_FALSE(sent.mark_sent(item(payments, 11, "t")));
+  CHECK_FALSE(sent.mark_sent(item(payments, 12, "t")));
+  CHECK_FALSE(sent.mark_sent(item(payments, 15, "t")));
+  CHECK(sent.mark_sent(item(payments, 14, "t")));  // above the raised floor (11): new
 }

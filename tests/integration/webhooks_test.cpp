@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -805,9 +806,18 @@ TEST_CASE("inbox claims are exclusive across claimants, and leases expire",
   CHECK(all.size() == static_cast<std::size_t>(rows));
   CHECK(inbox_rows(url, "status = 'processing' AND attempts = 1") == rows);
 
+  // (owner, row) pairs: a claimant that started late may have claimed nothing at all.
+  std::vector<std::pair<std::string, std::string>> owned;
+  for (int t = 0; t < 4; ++t) {
+    for (const auto& row_id : claimed[t]) {
+      owned.emplace_back("owner-" + std::to_string(t), row_id);
+    }
+  }
+  REQUIRE(owned.size() >= 2);
+
   // A lease that runs out hands the row to the next claimant; the old owner's outcome is void.
   pqxx::connection connection(url);
-  const std::string id = claimed[0].front();
+  const std::string id = owned[0].second;
   pg_query(url, "UPDATE payments.inbox SET lease_until = now() - interval '1 second' WHERE id = '" +
                     id + "'");
   std::vector<tally::inbox_event> reclaimed;
@@ -823,18 +833,18 @@ TEST_CASE("inbox claims are exclusive across claimants, and leases expire",
   outcome.status = tally::webhooks::inbox_status::verified;
   {
     pqxx::work tx(connection);
-    CHECK_FALSE(tally::persistence::finish_inbox(tx, id, "owner-0", outcome));
+    CHECK_FALSE(tally::persistence::finish_inbox(tx, id, owned[0].first, outcome));
     CHECK(tally::persistence::finish_inbox(tx, id, "owner-new", outcome));
     tx.commit();
   }
   CHECK(inbox_status(url, "sandbox", reclaimed[0].event_id) == "verified");
   // A retry outcome makes the row due again only after its delay.
-  const std::string other = claimed[1].front();
+  const std::string other = owned[1].second;
   outcome.status = tally::webhooks::inbox_status::received;
   outcome.retry_in = std::chrono::hours(1);
   {
     pqxx::work tx(connection);
-    CHECK(tally::persistence::finish_inbox(tx, other, "owner-1", outcome));
+    CHECK(tally::persistence::finish_inbox(tx, other, owned[1].first, outcome));
     tx.commit();
   }
   {

@@ -138,7 +138,9 @@ void publish_to_stream(relay_state& st, const std::vector<cloud_event>& events,
   }
   for (const auto& reply : *replies) {
     if (reply.type == persistence::redis_reply::kind::error) {
-      throw std::runtime_error("redis refused XADD");
+      // Redis's own words (e.g. "OOM command not allowed when used memory >
+      // 'maxmemory'"): the one clue an operator needs. No event data in it.
+      throw std::runtime_error("redis refused XADD: " + reply.text.substr(0, 200));
     }
   }
 }

@@ -124,15 +124,15 @@ void load_http(reader& r, http_settings& http) {
     r.fail("TALLY_LISTEN must be host:port (got '" + listen + "')");
   }
   http.io_threads = r.number<uint32_t>("TALLY_IO_THREADS", 0, 0, 64);
-  http.body_bytes_max = r.number<std::size_t>("TALLY_BODY_BYTES_MAX",
-                                              limits::request_body_bytes_default, 1024,
-                                              limits::request_body_bytes_max);
-  http.webhook_body_bytes_max = r.number<std::size_t>(
-      "TALLY_WEBHOOK_BODY_BYTES_MAX", limits::webhook_body_bytes_default, 1024,
-      limits::request_body_bytes_max);
-  http.header_bytes_max = r.number<std::size_t>("TALLY_HEADER_BYTES_MAX",
-                                                limits::request_header_bytes_default, 1024,
-                                                limits::request_header_bytes_max);
+  http.body_bytes_max =
+      r.number<std::size_t>("TALLY_BODY_BYTES_MAX", limits::request_body_bytes_default, 1024,
+                            limits::request_body_bytes_max);
+  http.webhook_body_bytes_max =
+      r.number<std::size_t>("TALLY_WEBHOOK_BODY_BYTES_MAX", limits::webhook_body_bytes_default,
+                            1024, limits::request_body_bytes_max);
+  http.header_bytes_max =
+      r.number<std::size_t>("TALLY_HEADER_BYTES_MAX", limits::request_header_bytes_default, 1024,
+                            limits::request_header_bytes_max);
   http.requests_per_connection_max = r.number<uint32_t>(
       "TALLY_REQUESTS_PER_CONNECTION", limits::requests_per_connection_default, 1, 1'000'000);
   http.connections_max =
@@ -142,7 +142,8 @@ void load_http(reader& r, http_settings& http) {
 }
 
 void load_databases(reader& r, config& cfg) {
-  const std::string main_url = r.text("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/tally");
+  const std::string main_url =
+      r.text("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/tally");
   auto context_url = [&](const char* key) { return r.text(key, main_url); };
   cfg.databases.migrations = main_url;
   cfg.databases.identity = context_url("TALLY_IDENTITY_DATABASE_URL");
@@ -151,9 +152,8 @@ void load_databases(reader& r, config& cfg) {
   cfg.databases.workflows = context_url("TALLY_WORKFLOWS_DATABASE_URL");
   cfg.databases.events = context_url("TALLY_EVENTS_DATABASE_URL");
   cfg.databases.audit = context_url("TALLY_AUDIT_DATABASE_URL");
-  for (const auto* url : {&cfg.databases.migrations, &cfg.databases.identity,
-                          &cfg.databases.ledger, &cfg.databases.payments,
-                          &cfg.databases.workflows, &cfg.databases.events,
+  for (const auto* url : {&cfg.databases.migrations, &cfg.databases.identity, &cfg.databases.ledger,
+                          &cfg.databases.payments, &cfg.databases.workflows, &cfg.databases.events,
                           &cfg.databases.audit}) {
     if (!is_database_url(*url)) {
       r.fail("database URLs must be postgresql://... or libpq key=value strings");
@@ -264,8 +264,7 @@ void load_workflows(reader& r, workflow_settings& w) {
   w.delay_ms_max = r.number<uint32_t>("TALLY_WORKFLOW_DELAY_MS_MAX", 60'000, 0, 120'000);
   w.run_wait_ms_max = r.number<uint32_t>("TALLY_WORKFLOW_RUN_WAIT_MS_MAX", 30'000, 100, 120'000);
   w.db_workers = r.number<uint32_t>("TALLY_WORKFLOW_DB_WORKERS", 2, 1, limits::db_workers_max);
-  w.recovery_sweep_ms =
-      r.number<uint32_t>("TALLY_WORKFLOW_RECOVERY_SWEEP_MS", 5'000, 100, 600'000);
+  w.recovery_sweep_ms = r.number<uint32_t>("TALLY_WORKFLOW_RECOVERY_SWEEP_MS", 5'000, 100, 600'000);
   std::stringstream allow(r.text("TALLY_WORKFLOW_HTTP_ALLOW", ""));
   std::string item;
   while (std::getline(allow, item, ',')) {
@@ -277,7 +276,7 @@ void load_workflows(reader& r, workflow_settings& w) {
 
 void load_events(reader& r, events_settings& e) {
   e.stream = r.text("TALLY_EVENTS_STREAM", "");
-  e.stream_maxlen = r.number<uint32_t>("TALLY_EVENTS_STREAM_MAXLEN", 1'000'000, 100, 100'000'000);
+  e.stream_maxlen = r.number<uint32_t>("TALLY_EVENTS_STREAM_MAXLEN", 100'000, 100, 100'000'000);
   e.relay_batch_max = r.number<uint32_t>("TALLY_EVENTS_RELAY_BATCH_MAX", 500, 1, 10'000);
   e.relay_period_ms = r.number<uint32_t>("TALLY_EVENTS_RELAY_PERIOD_MS", 200, 10, 60'000);
   e.retention_s = r.number<uint32_t>("TALLY_EVENTS_RETENTION_S", 86'400, 60, 90 * 86'400);
@@ -285,8 +284,9 @@ void load_events(reader& r, events_settings& e) {
       r.number<uint32_t>("TALLY_EVENTS_LOW_BALANCE_THRESHOLD", 0, 0, 2'000'000'000);
   e.retry_schedule = r.text("TALLY_EVENTS_RETRY_SCHEDULE", e.retry_schedule);
   if (!parse_retry_schedule(e.retry_schedule)) {
-    r.fail("TALLY_EVENTS_RETRY_SCHEDULE must be 1..20 comma-separated delays with a unit "
-           "(ms, s, m, h), each over 0 and at most 7 days");
+    r.fail(
+        "TALLY_EVENTS_RETRY_SCHEDULE must be 1..20 comma-separated delays with a unit "
+        "(ms, s, m, h), each over 0 and at most 7 days");
   }
   e.delivery_timeout_ms =
       r.number<uint32_t>("TALLY_EVENTS_DELIVERY_TIMEOUT_MS", 15'000, 100, 60'000);
@@ -297,10 +297,8 @@ void load_events(reader& r, events_settings& e) {
   e.response_excerpt_bytes =
       r.number<uint32_t>("TALLY_EVENTS_RESPONSE_EXCERPT_BYTES", 1'024, 0, 20'000);
   e.endpoints_max = r.number<uint32_t>("TALLY_EVENTS_ENDPOINTS_MAX", 1'000, 1, 100'000);
-  e.admin_workers =
-      r.number<uint32_t>("TALLY_EVENTS_ADMIN_WORKERS", 2, 1, limits::db_workers_max);
-  e.sse_connections_per_user =
-      r.number<uint32_t>("TALLY_EVENTS_SSE_PER_USER_MAX", 5, 1, 1'000);
+  e.admin_workers = r.number<uint32_t>("TALLY_EVENTS_ADMIN_WORKERS", 2, 1, limits::db_workers_max);
+  e.sse_connections_per_user = r.number<uint32_t>("TALLY_EVENTS_SSE_PER_USER_MAX", 5, 1, 1'000);
   e.sse_heartbeat_s = r.number<uint32_t>("TALLY_EVENTS_SSE_HEARTBEAT_S", 15, 1, 300);
   e.sse_queue_max = r.number<uint32_t>("TALLY_EVENTS_SSE_QUEUE_MAX", 256, 1, 100'000);
   e.sse_total_max = r.number<uint32_t>("TALLY_EVENTS_SSE_TOTAL_MAX", 1'000, 1, 100'000);
@@ -407,8 +405,7 @@ bool load(const env_map& env, config& out, std::vector<std::string>& errors) {
   cfg.rate_limits.auth_per_email_per_minute =
       r.number<uint32_t>("TALLY_RATE_AUTH_PER_EMAIL_PER_MINUTE", 10, 0, 1'000'000);
   cfg.actors.scheduler_threads = r.number<uint32_t>("TALLY_ACTOR_THREADS", 0, 0, 64);
-  cfg.actors.request_timeout_ms =
-      r.number<uint32_t>("TALLY_ACTOR_TIMEOUT_MS", 5'000, 100, 60'000);
+  cfg.actors.request_timeout_ms = r.number<uint32_t>("TALLY_ACTOR_TIMEOUT_MS", 5'000, 100, 60'000);
   cfg.actors.identity_db_workers =
       r.number<uint32_t>("TALLY_IDENTITY_DB_WORKERS", 4, 1, limits::db_workers_max);
   cfg.actors.redis_workers = r.number<uint32_t>("TALLY_REDIS_WORKERS", 2, 1, 16);
@@ -431,8 +428,9 @@ bool load(const env_map& env, config& out, std::vector<std::string>& errors) {
   load_workflows(r, cfg.workflows);
   load_events(r, cfg.events);
   if (cfg.ledger.journal_batch_max < cfg.ledger.in_flight_max) {
-    r.fail("TALLY_JOURNAL_BATCH_MAX must be >= TALLY_LEDGER_IN_FLIGHT_MAX (one account's "
-           "pipeline fits one batch)");
+    r.fail(
+        "TALLY_JOURNAL_BATCH_MAX must be >= TALLY_LEDGER_IN_FLIGHT_MAX (one account's "
+        "pipeline fits one batch)");
   }
   if (errors.size() != errors_before) {
     return false;

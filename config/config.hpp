@@ -137,16 +137,16 @@ struct webhook_settings {
 
 // Workflow runs (actors/workflows.hpp, docs/workflows.md). Caps are per engine node.
 struct workflow_settings {
-  uint32_t runs_per_user_max = 10;   // unfinished runs per user; beyond it 429 too_many_runs
-  uint32_t runs_executing_max = 64;  // executions at once (global); more wait in the queue
-  uint32_t queue_depth_max = 256;    // reserved runs waiting for a slot; beyond it 429
+  uint32_t runs_per_user_max = 10;      // unfinished runs per user; beyond it 429 too_many_runs
+  uint32_t runs_executing_max = 64;     // executions at once (global); more wait in the queue
+  uint32_t queue_depth_max = 256;       // reserved runs waiting for a slot; beyond it 429
   uint32_t queue_wait_ms_max = 30'000;  // a run waiting longer is released (compensated)
   uint32_t executor_timeout_ms_max = 30'000;
   uint32_t executor_timeout_ms_default = 10'000;  // http executors without timeout_ms
   uint32_t delay_ms_max = 60'000;                 // delay executors
   uint32_t run_wait_ms_max = 30'000;              // POST .../runs?wait=true waits at most this
   uint32_t db_workers = 2;                        // Postgres connections of the workflows context
-  uint32_t recovery_sweep_ms = 5'000;  // how often lapsed runs are claimed and finished
+  uint32_t recovery_sweep_ms = 5'000;             // how often lapsed runs are claimed and finished
   // Hosts, addresses or CIDRs http executors may reach even when private (the outbound
   // target policy's allow list); loopback and private addresses are allowed in dev mode.
   std::vector<std::string> http_allow_hosts;
@@ -155,22 +155,22 @@ struct workflow_settings {
 // Events out (actors/events.hpp, docs/events.md).
 struct events_settings {
   std::string stream;                  // Redis stream; empty: <redis_key_prefix>events
-  uint32_t stream_maxlen = 1'000'000;  // XADD MAXLEN ~ bound
+  uint32_t stream_maxlen = 100'000;    // XADD MAXLEN ~ bound
   uint32_t relay_batch_max = 500;      // outbox rows per relay round
   uint32_t relay_period_ms = 200;      // pause after a round that was not full
   uint32_t retention_s = 86'400;       // published outbox rows kept (SSE resume)
   uint32_t low_balance_threshold = 0;  // default balance.low threshold; 0: off
   std::string retry_schedule = "5s,5m,30m,2h,5h,10h,10h";  // delays between attempts
-  uint32_t delivery_timeout_ms = 15'000;   // one subscriber attempt
-  uint32_t delivery_workers = 2;           // endpoint shards delivered in parallel
-  uint32_t delivery_poll_ms = 250;         // due-delivery scan period when idle
-  uint32_t disable_after_s = 5 * 86'400;   // an endpoint failing this long is disabled
-  uint32_t response_excerpt_bytes = 1'024; // of a subscriber's answer, in the delivery log
-  uint32_t endpoints_max = 1'000;          // subscriber endpoints in all
-  uint32_t admin_workers = 2;              // Postgres connections for the admin endpoints
-  uint32_t sse_connections_per_user = 5;   // open GET /v1/events/stream per user
+  uint32_t delivery_timeout_ms = 15'000;                   // one subscriber attempt
+  uint32_t delivery_workers = 2;                           // endpoint shards delivered in parallel
+  uint32_t delivery_poll_ms = 250;                         // due-delivery scan period when idle
+  uint32_t disable_after_s = 5 * 86'400;    // an endpoint failing this long is disabled
+  uint32_t response_excerpt_bytes = 1'024;  // of a subscriber's answer, in the delivery log
+  uint32_t endpoints_max = 1'000;           // subscriber endpoints in all
+  uint32_t admin_workers = 2;               // Postgres connections for the admin endpoints
+  uint32_t sse_connections_per_user = 5;    // open GET /v1/events/stream per user
   uint32_t sse_heartbeat_s = 15;
-  uint32_t sse_queue_max = 256;  // events buffered per SSE client; beyond it, it is dropped
+  uint32_t sse_queue_max = 256;    // events buffered per SSE client; beyond it, it is dropped
   uint32_t sse_total_max = 1'000;  // open GET /v1/events/stream per node, all users together
 };
 

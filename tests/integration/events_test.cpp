@@ -251,30 +251,14 @@ std::vector<stream_entry> read_stream(const std::string& stream) {
 
 // ---------------------------------------------------------------------------------------------
 
-struct test_user {
-  std::string id;
-  std::string token;
-};
+using tally::test::test_user;
 
 test_user register_user(http_client& client) {
-  auto response = client.post_json(
-      "/v1/auth/register",
-      {{"email", unique_name("events-") + "@example.com"}, {"password", password_ok}});
-  if (response.status != 201) {
-    throw std::runtime_error("register failed: " + response.describe());
-  }
-  const json body = response.json();
-  return {body["user"]["id"].get<std::string>(), body["access_token"].get<std::string>()};
+  return tally::test::register_test_user(client, "events");
 }
 
 std::string grant(http_client& client, const std::string& user_id, int64_t amount) {
-  auto response = client.post_json("/v1/admin/users/" + user_id + "/grants",
-                                   {{"amount", amount}, {"reason", "events test"}},
-                                   {bearer(tally::test::test_admin_api_key)});
-  if (response.status != 201) {
-    throw std::runtime_error("grant failed: " + response.describe());
-  }
-  return response.json()["entry_id"].get<std::string>();
+  return tally::test::grant_credits(client, user_id, amount, "events test");
 }
 
 std::string spend(http_client& client, const test_user& user, int64_t amount) {

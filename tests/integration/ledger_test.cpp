@@ -59,10 +59,7 @@ constexpr const char* password_ok = "correct horse battery";
 // ---------------------------------------------------------------------------------------------
 // Small helpers: users, credits calls, problem checks, figures.
 
-struct test_user {
-  std::string id;
-  std::string token;
-};
+using tally::test::test_user;
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
@@ -127,16 +124,7 @@ void check_invalid_field(const http_response& response, const std::string& field
 }
 
 test_user register_user(http_client& client) {
-  static std::atomic<int> sequence{0};
-  const std::string email =
-      "ledger-" + std::to_string(::getpid()) + "-" + std::to_string(++sequence) + "@example.com";
-  auto response =
-      client.post_json("/v1/auth/register", {{"email", email}, {"password", password_ok}});
-  if (response.status != 201) {
-    throw std::runtime_error("register failed: " + response.describe());
-  }
-  const json body = response.json();
-  return {body["user"]["id"].get<std::string>(), body["access_token"].get<std::string>()};
+  return tally::test::register_test_user(client, "ledger");
 }
 
 // Registers `count` users over `thread_count` connections (argon2 makes each one slow).
@@ -170,13 +158,7 @@ std::vector<test_user> register_users(const engine_process& engine, int count, i
 
 // POST /v1/admin/users/{id}/grants; returns the entry id. Throws unless 201.
 std::string grant(http_client& client, const std::string& user_id, int64_t amount) {
-  auto response = client.post_json("/v1/admin/users/" + user_id + "/grants",
-                                   {{"amount", amount}, {"reason", "ledger test"}},
-                                   {bearer(tally::test::test_admin_api_key)});
-  if (response.status != 201) {
-    throw std::runtime_error("grant failed: " + response.describe());
-  }
-  return response.json()["entry_id"].get<std::string>();
+  return tally::test::grant_credits(client, user_id, amount, "ledger test");
 }
 
 http_response spend(http_client& client, const test_user& user, int64_t amount,

@@ -51,22 +51,10 @@ constexpr const char* password_ok = "correct horse battery";
 constexpr const char* sandbox_public_key = "pkey_test_purchases";
 constexpr const char* sandbox_secret_key = "skey_test_purchases";
 
-struct test_user {
-  std::string id;
-  std::string token;
-};
+using tally::test::test_user;
 
 test_user register_user(http_client& client) {
-  static int sequence = 0;
-  const std::string email =
-      "buyer" + std::to_string(::getpid()) + "_" + std::to_string(++sequence) + "@example.org";
-  auto response =
-      client.post_json("/v1/auth/register", {{"email", email}, {"password", password_ok}});
-  if (response.status != 201) {
-    throw std::runtime_error("register failed: " + response.describe());
-  }
-  auto body = response.json();
-  return {body["user"]["id"].get<std::string>(), body["access_token"].get<std::string>()};
+  return tally::test::register_test_user(client, "buyer");
 }
 
 std::string problem_code(const http_response& response) {

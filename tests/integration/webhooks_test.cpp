@@ -251,22 +251,10 @@ struct sandbox_process {
   }
 };
 
-struct test_user {
-  std::string id;
-  std::string token;
-};
+using tally::test::test_user;
 
 test_user register_user(http_client& client) {
-  static int sequence = 0;
-  const std::string email =
-      "hook" + std::to_string(::getpid()) + "_" + std::to_string(++sequence) + "@example.org";
-  auto response =
-      client.post_json("/v1/auth/register", {{"email", email}, {"password", password_ok}});
-  if (response.status != 201) {
-    throw std::runtime_error("register failed: " + response.describe());
-  }
-  auto body = response.json();
-  return {body["user"]["id"].get<std::string>(), body["access_token"].get<std::string>()};
+  return tally::test::register_test_user(client, "hook");
 }
 
 int64_t available(http_client& client, const test_user& user) {

@@ -114,32 +114,14 @@ class http_target {
 
 constexpr const char* password_ok = "correct horse battery";
 
-struct test_user {
-  std::string id;
-  std::string token;
-  header_list auth() const { return {bearer(token)}; }
-};
+using tally::test::test_user;
 
 test_user register_user(http_client& client) {
-  static std::atomic<int> sequence{0};
-  const std::string email =
-      "wf-" + std::to_string(::getpid()) + "-" + std::to_string(++sequence) + "@example.com";
-  auto response =
-      client.post_json("/v1/auth/register", {{"email", email}, {"password", password_ok}});
-  if (response.status != 201) {
-    throw std::runtime_error("register failed: " + response.describe());
-  }
-  const json body = response.json();
-  return {body["user"]["id"].get<std::string>(), body["access_token"].get<std::string>()};
+  return tally::test::register_test_user(client, "wf");
 }
 
 void grant(http_client& client, const std::string& user_id, int64_t amount) {
-  auto response = client.post_json("/v1/admin/users/" + user_id + "/grants",
-                                   {{"amount", amount}, {"reason", "workflow test"}},
-                                   {bearer(tally::test::test_admin_api_key)});
-  if (response.status != 201) {
-    throw std::runtime_error("grant failed: " + response.describe());
-  }
+  tally::test::grant_credits(client, user_id, amount, "workflow test");
 }
 
 std::string problem_code(const http_response& response) {

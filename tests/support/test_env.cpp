@@ -256,4 +256,28 @@ header_list engine_fixture::admin_headers() const {
   return {bearer(test_admin_api_key)};
 }
 
+test_user register_test_user(http_client& client, const std::string& email_prefix) {
+  static std::atomic<int> sequence{0};
+  const std::string email = email_prefix + "-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(++sequence) + "@example.com";
+  auto response =
+      client.post_json("/v1/auth/register", {{"email", email}, {"password", test_password}});
+  if (response.status != 201) {
+    throw std::runtime_error("register failed: " + response.describe());
+  }
+  const auto body = response.json();
+  return {body["user"]["id"].get<std::string>(), body["access_token"].get<std::string>()};
+}
+
+std::string grant_credits(http_client& client, const std::string& user_id, int64_t amount,
+                          const std::string& reason) {
+  auto response =
+      client.post_json("/v1/admin/users/" + user_id + "/grants",
+                       {{"amount", amount}, {"reason", reason}}, {bearer(test_admin_api_key)});
+  if (response.status != 201) {
+    throw std::runtime_error("grant failed: " + response.describe());
+  }
+  return response.json()["entry_id"].get<std::string>();
+}
+
 }  // namespace tally::test

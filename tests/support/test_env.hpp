@@ -4,11 +4,11 @@
 // against it:
 //
 //   TEST_CASE("...", "[integration][credits]") {
-//     tally::test::engine_fixture fixture;  // or fixture(tally::test::env_map{{"TALLY_RATE_AUTH_PER_IP_PER_MINUTE", "5"}})
-//     auto client = fixture.client();
-//     auto response = client.post_json("/v1/auth/register", {{"email", ...}, ...});
-//     REQUIRE(response.status == 201);
-//     CHECK(tally::test::pg_scalar(fixture.database.url(), "SELECT count(*) ...") == 1);
+//     tally::test::engine_fixture fixture;  // or
+//     fixture(tally::test::env_map{{"TALLY_RATE_AUTH_PER_IP_PER_MINUTE", "5"}}) auto client =
+//     fixture.client(); auto response = client.post_json("/v1/auth/register", {{"email", ...},
+//     ...}); REQUIRE(response.status == 201); CHECK(tally::test::pg_scalar(fixture.database.url(),
+//     "SELECT count(*) ...") == 1);
 //   }
 //
 // Failures (a variable not set, a server down, SQL that fails) throw std::runtime_error or a
@@ -90,10 +90,11 @@ class temp_directory {
 
 // One test's engine: a fresh database, a fresh run directory, and `tally serve` started
 // with DATABASE_URL, REDIS_URL, TALLY_MODE=dev, TALLY_ADMIN_API_KEY=test_admin_api_key,
-// TALLY_JWT_KEY=test_jwt_key, TALLY_RUN_DIR and TALLY_RATE_AUTH_PER_IP_PER_MINUTE=0, TALLY_RATE_AUTH_PER_EMAIL_PER_MINUTE=0, TALLY_REDIS_KEY_PREFIX, then
-// `overrides` on top, then the names in `unset` removed. Construction returns once
-// /health/live answers 200 (or throws, see engine_process). Destruction stops the engine
-// (SIGTERM), removes the run directory and drops the database, in that order.
+// TALLY_JWT_KEY=test_jwt_key, TALLY_RUN_DIR and TALLY_RATE_AUTH_PER_IP_PER_MINUTE=0,
+// TALLY_RATE_AUTH_PER_EMAIL_PER_MINUTE=0, TALLY_REDIS_KEY_PREFIX, then `overrides` on top, then the
+// names in `unset` removed. Construction returns once /health/live answers 200 (or throws, see
+// engine_process). Destruction stops the engine (SIGTERM), removes the run directory and drops the
+// database, in that order.
 struct engine_fixture {
   explicit engine_fixture(env_map overrides = {}, std::vector<std::string> unset = {});
 
@@ -110,5 +111,24 @@ struct engine_fixture {
 // same database and run directory (engine_process(engine_options{fixture_env(...)})).
 env_map fixture_env(const test_database& database, const temp_directory& run_dir,
                     const env_map& overrides = {});
+
+// ---- Users and credits over HTTP (what most integration tests start with) ----
+
+inline constexpr const char* test_password = "correct horse battery";
+
+struct test_user {
+  std::string id;
+  std::string token;  // access token
+  [[nodiscard]] header_list auth() const { return {bearer(token)}; }
+};
+
+// POST /v1/auth/register with a fresh e-mail "<email_prefix>-<pid>-<n>@example.com".
+// Throws unless 201.
+test_user register_test_user(http_client& client, const std::string& email_prefix);
+
+// POST /v1/admin/users/{id}/grants with the test admin key; returns the entry id.
+// Throws unless 201.
+std::string grant_credits(http_client& client, const std::string& user_id, int64_t amount,
+                          const std::string& reason = "integration test");
 
 }  // namespace tally::test

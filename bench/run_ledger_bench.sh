@@ -180,6 +180,27 @@ url_with_db() {
 
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
+# CPU accounting, from /proc (clock ticks): where a spend's cost goes, and so
+# what two cores can do at best. proc_ticks PID [1]: utime+stime of PID (with
+# 1: plus its waited-for children's). The "(comm)" field may hold spaces.
+clk_tck="$(getconf CLK_TCK)"
+proc_ticks() {
+  { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || echo; } \
+    | awk -v c="${2:-0}" 'NF { s = $12 + $13; if (c) s += $14 + $15; print s; exit } END { if (!NF) print 0 }'
+}
+# postgres_ticks: the whole cluster (postmaster, its live children, and the
+# children that exited since, e.g. pgbench's backends).
+postgres_ticks() {
+  local total pid
+  total="$(proc_ticks "$postmaster_pid" 1)"
+  for pid in $(pgrep -P "$postmaster_pid"); do
+    total=$((total + $(proc_ticks "$pid")))
+  done
+  echo "$total"
+}
+# cpu_us_per TICKS COUNT: microseconds of CPU per unit.
+cpu_us_per() { awk -v t="$1" -v n="$2" -v hz="$clk_tck" 'BEGIN { printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
+
 recreate_database() {
   made_databases+=("$1")
   psql "$admin_url" -qAt -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
@@ -289,6 +310,10 @@ psql "$admin_url" -qAt -c "SELECT 1" >/dev/null || fail "cannot connect to Postg
 baseline_url="$(url_with_db "$admin_url" tally_bench_baseline)"
 engine_url="$(url_with_db "$admin_url" tally_bench_engine)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+postgres_data="$(psql "$admin_url" -qAt -c "SHOW data_directory")"
+postmaster_pid="$(head -1 "$postgres_data/postmaster.pid" 2>/dev/null || true)"
+[ -n "$postmaster_pid" ] && [ -r "/proc/$postmaster_pid/stat" ] \
+  || fail "cannot read the postmaster's pid from $postgres_data/postmaster.pid (CPU accounting)"
 
 # ---------------------------------------------------------------- baseline
 step "baseline: load $accounts accounts into tally_bench_baseline"
@@ -307,8 +332,10 @@ if [ "$warmup" -gt 0 ]; then
     || { cat "$work/pgbench_warmup.log" >&2; fail "pgbench (warm-up) failed"; }
 fi
 step "baseline: pgbench ${seconds}s, $clients clients"
+postgres_before="$(postgres_ticks)"
 "$pgbench_bin" "${pgbench_args[@]}" -T "$seconds" "$baseline_url" >"$work/pgbench.log" 2>&1 \
   || { cat "$work/pgbench.log" >&2; fail "pgbench failed"; }
+baseline_pg_ticks=$(($(postgres_ticks) - postgres_before))
 cat "$work/pgbench.log" >&2
 baseline_tps="$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$work/pgbench.log")"
 baseline_latency="$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$work/pgbench.log")"
@@ -392,8 +419,12 @@ sample_relay_lag() {
 step "engine: spend run, closed loop, ${seconds}s after ${warmup}s warm-up"
 sample_relay_lag &
 lag_sampler=$!
+postgres_before="$(postgres_ticks)"
+engine_before="$(proc_ticks "$engine_pid")"
 run_loadgen "engine spend run" "$work/spend.log" "${loadgen_common[@]}" --skip-setup \
   --duration-s="$seconds" --warmup-s="$warmup" --json
+engine_pg_ticks=$(($(postgres_ticks) - postgres_before))
+engine_ticks=$(($(proc_ticks "$engine_pid") - engine_before))
 kill "$lag_sampler" 2>/dev/null || true
 wait "$lag_sampler" 2>/dev/null || true
 # Until the backlog left by the run is published (at most 60 s).
@@ -413,6 +444,15 @@ engine_tps="$(json_get "$work/spend.log" throughput_per_s)"
 engine_p50="$(json_get "$work/spend.log" latency_ms p50)"
 engine_p99="$(json_get "$work/spend.log" latency_ms p99)"
 engine_max="$(json_get "$work/spend.log" latency_ms max)"
+# CPU per spend: the ticks cover warm-up and measured window, so divide by the
+# spends of both (the measured rate times their length). The engine's
+# Postgres figure includes the events relay's reads and marks.
+engine_spends="$(awk -v t="$engine_tps" -v s="$((seconds + warmup))" 'BEGIN { printf "%d", t * s }')"
+baseline_txs="$(awk -v t="$baseline_tps" -v s="$seconds" 'BEGIN { printf "%d", t * s }')"
+engine_cpu_us="$(cpu_us_per "$engine_ticks" "$engine_spends")"
+engine_pg_cpu_us="$(cpu_us_per "$engine_pg_ticks" "$engine_spends")"
+baseline_pg_cpu_us="$(cpu_us_per "$baseline_pg_ticks" "$baseline_txs")"
+cpu_line="engine $engine_cpu_us + postgres $engine_pg_cpu_us us/spend   postgres $baseline_pg_cpu_us us/tx (clients not counted)"
 
 rate80_line="(skipped)"
 if [ "$rate80" = 1 ]; then
@@ -482,6 +522,7 @@ Tally ledger benchmark: $(nproc) cores, $clients clients/connections, ${seconds}
   spends/s                $(printf '%-21.1f' "$engine_tps") $(printf '%.1f' "$baseline_tps")
   latency                 p50 $(printf '%.2f' "$engine_p50") / p99 $(printf '%.2f' "$engine_p99") ms   average $baseline_latency ms
   latency max             $(printf '%.2f' "$engine_max") ms
+  server CPU              $cpu_line
   ratio engine/baseline   ${ratio}x  ($verdict the 3x target)
   open loop at 80% peak   $rate80_line
   memory                  $memory_line

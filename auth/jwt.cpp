@@ -5,10 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "auth/base64url.hpp"
 #include "auth/secrets.hpp"
 #include "auth/utf8.hpp"
 #include "domain/assert.hpp"
+#include "domain/base64.hpp"
 
 namespace tally::auth {
 namespace {

@@ -8,8 +8,8 @@
 #include <openssl/sha.h>
 #include <sodium.h>
 
-#include "auth/base64url.hpp"
 #include "domain/assert.hpp"
+#include "domain/base64.hpp"
 
 namespace tally::auth {
 namespace {

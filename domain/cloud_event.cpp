@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "domain/assert.hpp"
+#include "domain/base64.hpp"
 
 namespace tally {
 namespace {
@@ -15,28 +16,6 @@ constexpr int64_t events_per_entry_max = 8;
 constexpr std::size_t retry_schedule_entries_max = 20;
 constexpr std::chrono::milliseconds retry_delay_max{std::chrono::hours(24 * 7)};
 constexpr int64_t retry_after_s_max = 7 * 86'400;
-
-constexpr char base64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+') {
-    return 62;
-  }
-  if (c == '/') {
-    return 63;
-  }
-  return -1;
-}
 
 // The event id: the entry's id and the type, '.' replaced (Standard Webhooks
 // ids must not contain the signature delimiter).
@@ -115,6 +94,10 @@ std::vector<cloud_event> events_from_ledger_row(const ledger_event_row& row) {
          {"released_amount", row.delta_available}});
     add("credits.spent", entry_subject,
         {{"entry_id", row.entry_id}, {"amount", spent}, {"reference", reference_json(row)}});
+  } else if (kind == "expire" && row.reference_type == "credit_lot") {
+    // An expiring grant's unspent credits expired (docs/ledger.md "Expiring grants"): no
+    // reservation is involved, and API.md's catalogue has no event of its own for it, so
+    // balance.updated (kind "expire", reference in the entry) alone reports it.
   } else if (kind == "release" || kind == "expire") {
     add(kind == "release" ? "reservation.released" : "reservation.expired", reservation_subject,
         {{"reservation_id", row.reference_id},
@@ -172,74 +155,6 @@ const std::vector<std::string>& known_event_types() {
   return types;
 }
 
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) |
-                       (static_cast<uint8_t>(bytes[i + 1]) << 8) |
-                       static_cast<uint8_t>(bytes[i + 2]);
-    out += base64_alphabet[(n >> 18) & 63];
-    out += base64_alphabet[(n >> 12) & 63];
-    out += base64_alphabet[(n >> 6) & 63];
-    out += base64_alphabet[n & 63];
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    const uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
-    out += base64_alphabet[(n >> 18) & 63];
-    out += base64_alphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    const uint32_t n =
-        (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8);
-    out += base64_alphabet[(n >> 18) & 63];
-    out += base64_alphabet[(n >> 12) & 63];
-    out += base64_alphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) {
-    return std::nullopt;
-  }
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    int v[4];
-    int padding = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = text[i + static_cast<std::size_t>(k)];
-      if (c == '=' && last && k >= 2) {
-        v[k] = 0;
-        ++padding;
-        continue;
-      }
-      if (padding > 0) {
-        return std::nullopt;  // data after padding
-      }
-      v[k] = base64_value(c);
-      if (v[k] < 0) {
-        return std::nullopt;
-      }
-    }
-    const uint32_t n = (static_cast<uint32_t>(v[0]) << 18) | (static_cast<uint32_t>(v[1]) << 12) |
-                       (static_cast<uint32_t>(v[2]) << 6) | static_cast<uint32_t>(v[3]);
-    out += static_cast<char>((n >> 16) & 0xff);
-    if (padding < 2) {
-      out += static_cast<char>((n >> 8) & 0xff);
-    }
-    if (padding < 1) {
-      out += static_cast<char>(n & 0xff);
-    }
-  }
-  return out;
-}
-
 std::string format_whsec(std::string_view key) {
   return std::string(whsec_prefix) + base64_encode(key);
 }
@@ -248,7 +163,9 @@ std::optional<std::string> parse_whsec(std::string_view secret) {
   if (secret.substr(0, whsec_prefix.size()) != whsec_prefix) {
     return std::nullopt;
   }
-  auto key = base64_decode(secret.substr(whsec_prefix.size()));
+  // Padded, as format_whsec writes it; the unused bits are not checked.
+  auto key = base64_decode(secret.substr(whsec_prefix.size()), base64_padding::required,
+                           base64_trailing_bits::any);
   if (!key || key->size() < 24 || key->size() > 64) {
     return std::nullopt;
   }

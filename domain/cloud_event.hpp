@@ -93,17 +93,13 @@ const std::vector<std::string>& known_event_types();
 
 // --- Standard Webhooks (conventions.md §1) ---
 
-// Standard base64 (RFC 4648 §4, with padding).
-std::string base64_encode(std::string_view bytes);
-// Decodes standard base64 with padding; nullopt when malformed.
-std::optional<std::string> base64_decode(std::string_view text);
-
 inline constexpr std::string_view whsec_prefix = "whsec_";
 inline constexpr std::size_t whsec_key_bytes = 32;  // spec: 24..64
 
-// "whsec_" + base64(key).
+// "whsec_" + base64(key) (domain/base64.hpp, padded).
 std::string format_whsec(std::string_view key);
-// The key bytes of a "whsec_..." secret; nullopt when malformed or outside 24..64 bytes.
+// The key bytes of a "whsec_..." secret; nullopt when malformed (the base64 must be padded;
+// its unused bits are not checked) or outside 24..64 bytes.
 std::optional<std::string> parse_whsec(std::string_view secret);
 
 // What is signed: "{id}.{timestamp}.{body}".

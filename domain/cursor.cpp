@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "domain/assert.hpp"
+#include "domain/base64.hpp"
 #include "domain/error.hpp"
 
 namespace tally {
@@ -12,78 +13,6 @@ namespace {
 // Layout before base64url: one version byte, created_at_us as 8 bytes big-endian, then the id.
 constexpr unsigned char cursor_version = 1;
 constexpr std::size_t cursor_header_bytes = 1 + 8;
-
-constexpr char base64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-uint32_t byte_at(std::string_view bytes, std::size_t index) {
-  return index < bytes.size() ? static_cast<unsigned char>(bytes[index]) : 0u;
-}
-
-// A local base64url (RFC 4648 section 5, no padding): domain/ must not depend on auth/, and
-// this is the only user here.
-std::string base64url_encode(std::string_view bytes) {
-  std::string text;
-  text.reserve((bytes.size() * 4 + 2) / 3);
-  for (std::size_t index = 0; index < bytes.size(); index += 3) {
-    const uint32_t group =
-        byte_at(bytes, index) << 16 | byte_at(bytes, index + 1) << 8 | byte_at(bytes, index + 2);
-    const std::size_t rest = bytes.size() - index;
-    const std::size_t chars = rest >= 3 ? 4 : rest + 1;  // 1 byte -> 2 chars, 2 bytes -> 3
-    for (std::size_t position = 0; position < chars; ++position) {
-      text.push_back(base64url_alphabet[(group >> (18 - 6 * position)) & 0x3F]);
-    }
-  }
-  return text;
-}
-
-int base64url_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '-') {
-    return 62;
-  }
-  if (c == '_') {
-    return 63;
-  }
-  return -1;
-}
-
-// Decodes canonical unpadded base64url only: padding, other alphabets, a dangling single
-// character and non-zero unused bits are refused, so each cursor has exactly one spelling.
-std::optional<std::string> base64url_decode(std::string_view text) {
-  if (text.size() % 4 == 1) {
-    return std::nullopt;
-  }
-  std::string bytes;
-  bytes.reserve(text.size() * 3 / 4);
-  uint32_t buffer = 0;
-  int buffered_bits = 0;
-  for (char c : text) {
-    const int value = base64url_value(c);
-    if (value < 0) {
-      return std::nullopt;
-    }
-    buffer = (buffer << 6) | static_cast<uint32_t>(value);
-    buffered_bits += 6;
-    if (buffered_bits >= 8) {
-      buffered_bits -= 8;
-      bytes.push_back(static_cast<char>((buffer >> buffered_bits) & 0xFF));
-    }
-  }
-  const uint32_t unused_bits = buffer & ((1u << buffered_bits) - 1);
-  if (unused_bits != 0) {
-    return std::nullopt;
-  }
-  return bytes;
-}
 
 bool is_id_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||

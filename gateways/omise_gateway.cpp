@@ -1,9 +1,11 @@
 #include "gateways/omise_gateway.hpp"
 
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "domain/assert.hpp"
+#include "domain/base64.hpp"
 #include "domain/time_format.hpp"
 #include "gateways/call_support.hpp"
 #include "gateways/webhook_signatures.hpp"
@@ -18,6 +20,12 @@ caf::error bad_setting(const char* message) {
 
 caf::error bad_id(const char* what) {
   return make_failure(errc::invalid_argument, failure_detail{0, "invalid_request", what, false});
+}
+
+// The key bytes of the webhook secret (the base64 Omise's dashboard shows); the
+// '=' padding may be left off, but only the canonical spelling is accepted.
+std::optional<std::string> decode_webhook_secret(std::string_view secret) {
+  return base64_decode(secret, base64_padding::optional, base64_trailing_bits::zero);
 }
 
 int64_t unix_now_s() {
@@ -36,7 +44,7 @@ caf::error check_settings(const omise_settings& settings) {
     return bad_setting("omise api base must be an http(s) URL");
   }
   if (!settings.webhook_secret.empty()) {
-    const auto decoded = base64_decode(settings.webhook_secret);
+    const auto decoded = decode_webhook_secret(settings.webhook_secret);
     if (!decoded || decoded->empty()) {
       return bad_setting("omise webhook secret must be base64");
     }
@@ -58,7 +66,7 @@ omise_gateway::omise_gateway(omise_settings settings, transport send)
     authorization_ = "Basic " + base64_encode(settings_.secret_key + ":");
   }
   if (!settings_.webhook_secret.empty()) {
-    webhook_secret_decoded_ = base64_decode(settings_.webhook_secret).value_or("");
+    webhook_secret_decoded_ = decode_webhook_secret(settings_.webhook_secret).value_or("");
   }
 }
 

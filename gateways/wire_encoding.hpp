@@ -1,10 +1,10 @@
 #pragma once
 // Encodings the gateway wire formats need: application/x-www-form-urlencoded
-// bodies and query strings, standard base64 (HTTP Basic auth, Omise's webhook
-// secret) and the checks on identifiers we put into URL paths. Pure.
+// bodies and query strings and the checks on identifiers we put into URL
+// paths. Pure. (Base64 for HTTP Basic auth and Omise's webhook secret is
+// domain/base64.hpp.)
 
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,13 +27,6 @@ std::string percent_encode(std::string_view text);
 // encoded the same way except that '[' and ']' stay literal, as Stripe's and
 // Omise's own clients send nested keys (metadata[purchase_id]).
 std::string form_encode(const form_fields& fields);
-
-// Standard base64 (RFC 4648 §4) with '=' padding.
-std::string base64_encode(std::string_view bytes);
-
-// Returns the bytes `text` encodes (standard alphabet, padding optional), or
-// nullopt for any other character, a bad length or non-zero unused bits.
-std::optional<std::string> base64_decode(std::string_view text);
 
 // True when `id` is 1..object_id_bytes_max characters of A-Z a-z 0-9 _ and -:
 // safe to splice into a URL path or a search query without escaping.

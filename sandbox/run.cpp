@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <random>
 
+#include "domain/base64.hpp"
 #include "http/server.hpp"
 #include "logging/log.hpp"
 #include "outbound/http_client.hpp"
@@ -11,7 +12,6 @@
 #include "sandbox/sandbox.hpp"
 #include "sandbox/scheduler.hpp"
 #include "sandbox/service.hpp"
-#include "sandbox/signature.hpp"
 #include "sandbox/webhook_sender.hpp"
 
 namespace tally::sandbox {
@@ -61,7 +61,9 @@ int run(const settings& config) {
     sender_options options;
     options.url = config.webhook_url;
     if (!config.webhook_secret.empty()) {
-      options.key_bytes = base64_decode(config.webhook_secret).value_or("");
+      options.key_bytes =
+          base64_decode(config.webhook_secret, base64_padding::optional, base64_trailing_bits::any)
+              .value_or("");
     }
     options.attempts_max = config.webhook_attempts;
     options.attempt_timeout = std::chrono::milliseconds(config.webhook_timeout_ms);

@@ -5,9 +5,9 @@
 
 #include "auth/secrets.hpp"
 #include "domain/assert.hpp"
+#include "domain/base64.hpp"
 #include "logging/log.hpp"
 #include "sandbox/form.hpp"
-#include "sandbox/signature.hpp"
 
 namespace tally::sandbox {
 
@@ -68,7 +68,7 @@ bool is_authorized(std::optional<std::string_view> authorization, key_kind kind,
   while (!encoded.empty() && encoded.front() == ' ') {
     encoded.remove_prefix(1);
   }
-  const auto decoded = base64_decode(encoded);
+  const auto decoded = base64_decode(encoded, base64_padding::optional, base64_trailing_bits::any);
   if (!decoded) {
     return false;
   }

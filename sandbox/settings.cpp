@@ -3,9 +3,9 @@
 #include <functional>
 #include <limits>
 
+#include "domain/base64.hpp"
 #include "sandbox/limits.hpp"
 #include "sandbox/sandbox.hpp"
-#include "sandbox/signature.hpp"
 
 namespace tally::sandbox {
 
@@ -177,7 +177,8 @@ const std::vector<option>& options() {
        "base64 secret for Omise-Signature (default: unsigned)",
        [](settings& s, const std::string& v) -> std::string {
          if (!v.empty()) {
-           const auto decoded = base64_decode(v);
+           const auto decoded =
+               base64_decode(v, base64_padding::optional, base64_trailing_bits::any);
            if (!decoded || decoded->empty()) {
              return "webhook secret must be non-empty base64";
            }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/auth.hpp"
+#include "domain/base64.hpp"
 
 namespace auth = tally::auth;
 using json = nlohmann::json;
@@ -58,8 +59,8 @@ json sample_payload() {
 std::string build_token(const std::string& header_text, const std::string& payload_text,
                         const std::string& secret = current_secret) {
   const std::string signing_input =
-      auth::base64url_encode(header_text) + '.' + auth::base64url_encode(payload_text);
-  return signing_input + '.' + auth::base64url_encode(auth::hmac_sha256(secret, signing_input));
+      tally::base64url_encode(header_text) + '.' + tally::base64url_encode(payload_text);
+  return signing_input + '.' + tally::base64url_encode(auth::hmac_sha256(secret, signing_input));
 }
 
 std::string build_token(const json& header, const json& payload,
@@ -100,7 +101,7 @@ TEST_CASE("a signed access token verifies and yields its claims", "[auth][jwt]")
 
 TEST_CASE("the signed header is exactly alg, typ and the active kid", "[auth][jwt]") {
   const std::string token = auth::sign_access_token(rotated_keys(), sample_claims());
-  const auto header = auth::base64url_decode(token.substr(0, token.find('.')));
+  const auto header = tally::base64url_decode(token.substr(0, token.find('.')));
   REQUIRE(header);
   CHECK(*header == R"({"alg":"HS256","typ":"at+jwt","kid":"k2"})");
 }
@@ -178,13 +179,13 @@ TEST_CASE("aud that is an array without the audience, or not a string, is refuse
 
 TEST_CASE("an alg none token is refused", "[auth][jwt]") {
   const json header = {{"alg", "none"}, {"typ", "JWT"}, {"kid", "k2"}};
-  const std::string unsigned_token = auth::base64url_encode(header.dump()) + '.' +
-                                     auth::base64url_encode(sample_payload().dump()) + '.';
+  const std::string unsigned_token = tally::base64url_encode(header.dump()) + '.' +
+                                     tally::base64url_encode(sample_payload().dump()) + '.';
   CHECK(refuses(unsigned_token));
   CHECK(refuses(build_token(header, sample_payload())));  // even with a valid HMAC
   const json without_kid = {{"alg", "none"}};
-  CHECK(refuses(auth::base64url_encode(without_kid.dump()) + '.' +
-                auth::base64url_encode(sample_payload().dump()) + '.'));
+  CHECK(refuses(tally::base64url_encode(without_kid.dump()) + '.' +
+                tally::base64url_encode(sample_payload().dump()) + '.'));
 }
 
 TEST_CASE("any alg other than HS256 is refused even with a valid HMAC", "[auth][jwt]") {
@@ -237,7 +238,7 @@ TEST_CASE("a tampered payload or signature is refused", "[auth][jwt]") {
   std::string flipped = token;
   flipped.back() = flipped.back() == 'A' ? 'Q' : 'A';
   CHECK(refuses(flipped));
-  CHECK(refuses(token.substr(0, second_dot + 1) + auth::base64url_encode(std::string(32, '\0'))));
+  CHECK(refuses(token.substr(0, second_dot + 1) + tally::base64url_encode(std::string(32, '\0'))));
   CHECK(refuses(token.substr(0, token.size() - 1)));  // truncated signature
 }
 
@@ -262,7 +263,7 @@ TEST_CASE("a token signed with a retired key verifies until that key is removed"
   const auth::jwt_key_set before_rotation{"k1", {{"k1", old_secret}}};
   const std::string old_token = auth::sign_access_token(before_rotation, sample_claims());
   CHECK(old_token.find('.') ==
-        auth::base64url_encode(R"({"alg":"HS256","typ":"at+jwt","kid":"k1"})").size());
+        tally::base64url_encode(R"({"alg":"HS256","typ":"at+jwt","kid":"k1"})").size());
 
   CHECK(verifies(old_token));  // rotated_keys(): k2 active, k1 still honoured
   const std::string new_token = auth::sign_access_token(rotated_keys(), sample_claims());

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "auth/auth.hpp"
+#include "domain/base64.hpp"
 
 namespace auth = tally::auth;
 
@@ -42,7 +43,7 @@ TEST_CASE("random bytes have the asked length and differ between calls", "[auth]
 TEST_CASE("random tokens are 43 base64url characters for 32 bytes", "[auth][secrets]") {
   const std::string token = auth::random_token();
   CHECK(token.size() == 43);
-  const auto bytes = auth::base64url_decode(token);
+  const auto bytes = tally::base64url_decode(token);
   REQUIRE(bytes);
   CHECK(bytes->size() == 32);
   CHECK(auth::random_token(16).size() == 22);

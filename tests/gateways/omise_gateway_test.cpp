@@ -464,6 +464,18 @@ TEST_CASE("make_gateway refuses unknown names and bad settings", "[gateways][omi
         errc::invalid_argument);
 }
 
+TEST_CASE("the Omise webhook secret is canonical base64, padding optional", "[gateways][omise]") {
+  omise_settings settings;
+  settings.webhook_secret = "c2VjcmV0Zg==";  // "secretf"
+  CHECK_FALSE(static_cast<bool>(check_settings(settings)));
+  settings.webhook_secret = "c2VjcmV0Zg";
+  CHECK_FALSE(static_cast<bool>(check_settings(settings)));
+  settings.webhook_secret = "c2VjcmV0Zh==";  // a stray bit after "f"
+  CHECK(static_cast<bool>(check_settings(settings)));
+  settings.webhook_secret = "c2VjcmV0Zg=";
+  CHECK(static_cast<bool>(check_settings(settings)));
+}
+
 TEST_CASE("settings_from_config maps every gateway setting", "[gateways]") {
   config::gateway_settings cfg;
   cfg.omise_secret_key = "skey_live_x";

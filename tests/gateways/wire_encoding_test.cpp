@@ -1,5 +1,5 @@
 // tests/gateways/wire_encoding_test.cpp: covers gateways/wire_encoding.cpp
-// (form encoding, base64 against RFC 4648's vectors, id and card-number checks).
+// (form encoding, id and card-number checks; base64 is tests/domain/base64_test.cpp).
 #include "gateways/wire_encoding.hpp"
 
 #include <string>
@@ -7,37 +7,6 @@
 #include <catch2/catch.hpp>
 
 using namespace tally::gateways;
-
-TEST_CASE("base64 matches the RFC 4648 test vectors both ways", "[gateways][encoding]") {
-  const std::pair<const char*, const char*> vectors[] = {
-      {"", ""},
-      {"f", "Zg=="},
-      {"fo", "Zm8="},
-      {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="},
-      {"fooba", "Zm9vYmE="},
-      {"foobar", "Zm9vYmFy"},
-  };
-  for (const auto& [plain, encoded] : vectors) {
-    INFO(plain);
-    CHECK(base64_encode(plain) == encoded);
-    auto decoded = base64_decode(encoded);
-    REQUIRE(decoded);
-    CHECK(*decoded == plain);
-  }
-  const std::string binary("\x00\xff\xfe\x10", 4);
-  CHECK(base64_encode(binary) == "AP/+EA==");
-  CHECK(base64_decode("AP/+EA==") == binary);
-}
-
-TEST_CASE("base64 decoding accepts missing padding and refuses the rest", "[gateways][encoding]") {
-  CHECK(base64_decode("Zm9vYg") == std::string("foob"));
-  CHECK_FALSE(base64_decode("Zm9v!g=="));
-  CHECK_FALSE(base64_decode("Zm9vY"));     // no byte string has this length
-  CHECK_FALSE(base64_decode("Zh=="));      // non-zero unused bits
-  CHECK_FALSE(base64_decode("Zm=9v"));     // padding inside
-  CHECK_FALSE(base64_decode("Zm9v_-=="));  // base64url alphabet
-}
 
 TEST_CASE("form encoding escapes values and keeps nested key brackets", "[gateways][encoding]") {
   CHECK(percent_encode("a b&c=d/e?f+g%~._-") == "a%20b%26c%3Dd%2Fe%3Ff%2Bg%25~._-");

@@ -30,6 +30,14 @@ TEST_CASE("a configured key must match exactly", "[sandbox][auth]") {
   CHECK_FALSE(is_authorized(skey, key_kind::secret_key, "skey_test_ab"));
 }
 
+TEST_CASE("the Basic credentials may be unpadded; unused bits are not checked", "[sandbox][auth]") {
+  CHECK(is_authorized(basic("c2tleV90ZXN0X2FiYzo"), key_kind::secret_key, "skey_test_abc"));
+  CHECK(is_authorized(basic("c2tleV90ZXN0X2FiYzp="), key_kind::secret_key, "skey_test_abc"));
+  CHECK_FALSE(is_authorized(basic("c2tleV90ZXN0X2FiYzo="), key_kind::secret_key, "skey_test_ab"));
+  CHECK_FALSE(is_authorized(basic("c2tleV90ZXN0X2FiYzo=="), key_kind::secret_key, ""));
+  CHECK_FALSE(is_authorized(basic("c2tleV90ZXN0X2FiYzo-"), key_kind::secret_key, ""));
+}
+
 TEST_CASE("missing or malformed Authorization fails", "[sandbox][auth]") {
   CHECK_FALSE(is_authorized(std::nullopt, key_kind::secret_key, ""));
   CHECK_FALSE(is_authorized("Bearer skey_test_abc", key_kind::secret_key, ""));

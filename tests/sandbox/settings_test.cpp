@@ -50,6 +50,23 @@ TEST_CASE("every malformed setting is reported", "[sandbox][settings]") {
   CHECK(errors.size() == 7);
 }
 
+TEST_CASE("the webhook secret is base64, padding optional, unused bits not checked",
+          "[sandbox][settings]") {
+  for (const char* secret : {"c2VjcmV0Zg==", "c2VjcmV0Zg", "c2VjcmV0Zh=="}) {
+    settings s;
+    std::vector<std::string> errors;
+    INFO(secret);
+    CHECK(parse_settings({"--webhook-secret", secret}, {}, s, errors));
+    CHECK(s.webhook_secret == secret);
+  }
+  for (const char* secret : {"c2VjcmV0Zg=", "c2VjcmV0-_==", "=="}) {
+    settings s;
+    std::vector<std::string> errors;
+    INFO(secret);
+    CHECK_FALSE(parse_settings({"--webhook-secret", secret}, {}, s, errors));
+  }
+}
+
 TEST_CASE("defaults accept any test key and send no webhooks", "[sandbox][settings]") {
   settings s;
   std::vector<std::string> errors;

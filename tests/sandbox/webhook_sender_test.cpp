@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "domain/base64.hpp"
 #include "sandbox/signature.hpp"
 
 using namespace tally::sandbox;
@@ -84,7 +85,9 @@ TEST_CASE("deliveries are signed over timestamp.body with the decoded secret",
           "[sandbox][webhooks]") {
   recording_transport far_side;
   auto options = fast_options();
-  options.key_bytes = *base64_decode("c2FuZGJveC13ZWJob29rLXNlY3JldC0zMmJ5dGVzISE=");
+  options.key_bytes = *tally::base64_decode(
+      "c2FuZGJveC13ZWJob29rLXNlY3JldC0zMmJ5dGVzISE=", tally::base64_padding::optional,
+      tally::base64_trailing_bits::any);
   webhook_sender sender(options, far_side.make());
   sender.start();
   sender.enqueue("evnt_test_1", R"({"id":"evnt_test_1"})", {});

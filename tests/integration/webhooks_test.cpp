@@ -539,10 +539,13 @@ TEST_CASE("a purchase is credited exactly once by its webhook; forgeries are rej
   REQUIRE(
       eventually([&] { return get_purchase(client, user, purchase_id)["status"] == "completed"; }));
   CHECK(available(client, user) == credits);
-  auto event_rows = pg_query(url,
-                             "SELECT event_id, raw_body FROM payments.inbox WHERE "
-                             "object_id = '" +
-                                 charge_id + "' AND status = 'verified'");
+  // The purchase may complete through its own charge before the webhook is verified (on a
+  // loaded machine the inbox worker can lag): wait for the verified row too.
+  const std::string verified_sql =
+      "SELECT event_id, raw_body FROM payments.inbox WHERE object_id = '" + charge_id +
+      "' AND status = 'verified'";
+  REQUIRE(eventually([&] { return pg_query(url, verified_sql).size() == 1; }));
+  auto event_rows = pg_query(url, verified_sql);
   REQUIRE(event_rows.size() == 1);
   const std::string event_id = event_rows[0][0].as<std::string>();
   const std::string raw = event_rows[0][1].as<std::string>();

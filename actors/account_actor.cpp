@@ -17,12 +17,14 @@
 #include <deque>
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/all.hpp>
 
 #include "actors/ledger_internal.hpp"
 #include "auth/auth.hpp"
 #include "domain/assert.hpp"
+#include "domain/credit_lots.hpp"
 #include "domain/ledger.hpp"
 #include "logging/log.hpp"
 
@@ -67,6 +69,7 @@ struct account_state {
   int64_t projected_seq = 0;
   int64_t updated_at_ms = 0;
   std::unordered_map<std::string, pending_reservation> holds;  // projected pending holds
+  lot_book lots;  // projected expiring credit lots (domain/credit_lots.hpp)
   std::deque<in_flight> pipeline;
   std::deque<waiter> waiting;  // bounded by 2 * in_flight_max
   std::unordered_map<std::string, std::string> keys_in_flight;  // key -> request sha
@@ -85,6 +88,36 @@ int64_t now_ms() {
 
 entry_kind kind_of(const ledger_request& r) {
   return static_cast<entry_kind>(r.kind);
+}
+
+// The sweeper's expiry of a credit lot (not of a reservation).
+bool is_lot_expiry(const ledger_request& r) {
+  return kind_of(r) == entry_kind::expire && r.reference_type == "credit_lot";
+}
+
+// The lot invariants (domain/credit_lots.hpp), asserted on load and after every mutation
+// that touches an account with lots: lot credits fit in available; held lot credits fit in
+// their holds and in reserved; every held lot is known. Also forgets lots nothing refers to.
+void check_lots(account_state& st) {
+  std::unordered_set<std::string> held;
+  int64_t held_credits = 0;
+  for (const auto& [id, hold] : st.holds) {
+    const int64_t total = allocation_total(hold.lots);
+    TALLY_ASSERT(total <= hold.amount);
+    held_credits += total;
+    for (const auto& share : hold.lots) {
+      held.insert(share.lot_id);
+    }
+  }
+  std::size_t known = 0;
+  for (const auto& lot : st.lots.lots()) {
+    known += held.count(lot.lot_id);
+  }
+  TALLY_ASSERT(known == held.size());
+  st.lots.prune(held);
+  TALLY_ASSERT(st.lots.size() <= credit_lots_max);
+  TALLY_ASSERT(st.lots.remaining_total() <= st.projected.credits_available);
+  TALLY_ASSERT(held_credits <= st.projected.credits_reserved);
 }
 
 void process(account_self self, ledger_request request,
@@ -149,6 +182,8 @@ void start_load(account_self self) {
             }
             // Every credit reserved is held by exactly one pending reservation.
             TALLY_ASSERT(held == s.committed.credits_reserved);
+            s.lots = lot_book(std::move(snapshot.lots));
+            check_lots(s);  // pairs with the loader's and the writer's checks
             auto waiting = std::move(s.waiting);
             s.waiting.clear();
             for (auto& w : waiting) {
@@ -384,24 +419,58 @@ void apply(account_self self, const ledger_request& request,
            const pending_reservation* hold) {
   auto& st = self->state;
   const entry_kind kind = kind_of(request);
+  const int64_t now = now_ms();
   caf::expected<balance_delta> delta{balance_delta{}};
   journal_item item;
+  item.entry_id = auth::new_uuid_v4();
+  int64_t amount = request.amount;
+  // Lot bookkeeping decided here and applied to st.lots only once the entry is accepted.
+  std::vector<lot_share> taken;     // spend/reserve: lot credits leaving available
+  std::vector<lot_share> returned;  // commit/release/expire: lot credits coming back
+  std::string expiring_lot;         // the lot this entry expires
+  // Credits leaving available burn lots first; dead (expired, unswept) lot credits are not
+  // spendable, so the plan may refuse what spend_delta alone would accept.
+  auto plan_take = [&](int64_t credits) -> caf::expected<balance_delta> {
+    if (st.lots.empty()) {
+      return balance_delta{};
+    }
+    auto plan = st.lots.plan_take(st.projected.credits_available, credits, now);
+    if (!plan) {
+      return plan.error();
+    }
+    taken = std::move(*plan);
+    return balance_delta{};
+  };
   switch (kind) {
     case entry_kind::spend:
-      delta = spend_delta(st.projected, request.amount);
+      delta = plan_take(request.amount);
+      if (delta) {
+        delta = spend_delta(st.projected, request.amount);
+      }
       break;
     case entry_kind::grant:
     case entry_kind::purchase:
     case entry_kind::adjustment:
+      if (request.expires_at_ms > 0) {
+        TALLY_ASSERT(kind == entry_kind::grant);  // only admin grants carry expires_at
+        if (st.lots.is_full()) {
+          delta = caf::make_error(errc::validation_failed);  // the route names expires_at
+          break;
+        }
+        item.lot_expires_at_ms = request.expires_at_ms;
+      }
       delta = grant_delta(st.projected, request.amount);
       break;
     case entry_kind::reserve:
-      delta = reserve_delta(st.projected, request.amount);
+      delta = plan_take(request.amount);
+      if (delta) {
+        delta = reserve_delta(st.projected, request.amount);
+      }
       item.reservation_op = 1;
       item.reservation_id = auth::new_uuid_v4();
       item.reservation_amount = request.amount;
       item.reservation_status = "pending";
-      item.expires_at_ms = now_ms() + request.ttl_s * 1000;
+      item.expires_at_ms = now + request.ttl_s * 1000;
       break;
     case entry_kind::commit: {
       TALLY_ASSERT(hold != nullptr);
@@ -409,13 +478,34 @@ void apply(account_self self, const ledger_request& request,
       delta = commit_delta(st.projected, hold->amount, commit);
       item.committed_amount = commit;
       item.reservation_status = "committed";
+      if (delta) {
+        returned = split_allocation(hold->lots, commit).returned;
+      }
       break;
     }
     case entry_kind::release:
     case entry_kind::expire:
-      TALLY_ASSERT(hold != nullptr);
+      if (hold == nullptr) {
+        // A credit lot's expiry (the sweeper): only its remaining, only once it is due.
+        TALLY_ASSERT(is_lot_expiry(request));
+        amount = st.lots.expirable(request.reference_id, now);
+        if (amount == 0) {
+          auto refusal = caf::make_error(errc::not_found);
+          if (st.lots.find(request.reference_id) == nullptr) {
+            // Unknown here: it may have been granted through another engine.
+            return refuse_unless_stale(self, request, promise, attempt, refusal);
+          }
+          promise.deliver(refusal);  // not due yet (clock skew) or nothing left
+          return;
+        }
+        delta = spend_delta(st.projected, amount);
+        TALLY_ASSERT(delta);  // lot credits are always in available
+        expiring_lot = request.reference_id;
+        break;
+      }
       delta = release_delta(st.projected, hold->amount);
       item.reservation_status = kind == entry_kind::expire ? "expired" : "released";
+      returned = hold->lots;
       break;
     default:
       TALLY_ASSERT(false);  // the HTTP layer only sends the kinds above
@@ -438,16 +528,17 @@ void apply(account_self self, const ledger_request& request,
   const balance after = apply_delta(before, *delta);
   TALLY_ASSERT(after.credits_available >= 0);
   TALLY_ASSERT(after.credits_reserved >= 0);
-  if (kind == entry_kind::reserve || kind == entry_kind::release || kind == entry_kind::expire) {
-    TALLY_ASSERT(credits_total(after) == credits_total(before));  // holds move, never create
+  if (kind == entry_kind::reserve || hold != nullptr) {
+    if (kind != entry_kind::commit) {
+      TALLY_ASSERT(credits_total(after) == credits_total(before));  // holds move, never create
+    }
   }
   item.account_id = st.account_id;
-  item.entry_id = auth::new_uuid_v4();
   item.seq = st.projected_seq + 1;
   item.kind = request.kind;
   item.amount = kind == entry_kind::commit ? item.committed_amount
                 : hold != nullptr          ? hold->amount
-                                           : request.amount;
+                                           : amount;
   item.delta_available = delta->available;
   item.delta_reserved = delta->reserved;
   item.available_after = after.credits_available;
@@ -455,6 +546,9 @@ void apply(account_self self, const ledger_request& request,
   if (!item.reservation_id.empty()) {
     item.reference_type = "reservation";
     item.reference_id = item.reservation_id;
+  } else if (!expiring_lot.empty()) {
+    item.reference_type = "credit_lot";
+    item.reference_id = expiring_lot;
   } else {
     item.reference_type = request.reference_type;
     item.reference_id = request.reference_id;
@@ -465,14 +559,33 @@ void apply(account_self self, const ledger_request& request,
   item.actor = request.actor;
   item.request_id = request.request_id;
 
+  // The lots follow the entry: taken credits leave them, returned credits go back (even to a
+  // lot past expires_at: they expire with it at the next sweep), a new lot starts whole.
+  if (!taken.empty()) {
+    item.lot_changes = st.lots.take(taken);
+  }
+  if (!returned.empty()) {
+    item.lot_changes = st.lots.give_back(returned);
+  }
+  if (!expiring_lot.empty()) {
+    item.lot_changes.push_back(st.lots.expire(expiring_lot, now));
+  }
+  if (item.lot_expires_at_ms > 0) {
+    st.lots.add(
+        credit_lot{item.entry_id, item.amount, item.amount, item.lot_expires_at_ms, item.seq});
+  }
+  item.reservation_lots = item.reservation_op == 1 ? taken : std::vector<lot_share>{};
   st.projected = after;
   st.projected_seq = item.seq;
   if (item.reservation_op == 1) {
     st.holds.emplace(item.reservation_id,
                      pending_reservation{item.reservation_id, item.reservation_amount,
-                                         item.expires_at_ms});
+                                         item.expires_at_ms, item.reservation_lots});
   } else if (item.reservation_op == 2) {
     st.holds.erase(item.reservation_id);
+  }
+  if (!st.lots.empty()) {
+    check_lots(st);
   }
   if (!item.idempotency_key.empty()) {
     st.keys_in_flight.emplace(item.idempotency_key, item.request_sha256);
@@ -516,6 +629,9 @@ void process(account_self self, ledger_request request,
     return;
   }
   const entry_kind kind = kind_of(request);
+  if (is_lot_expiry(request)) {
+    return apply(self, request, promise, attempt, nullptr);
+  }
   if (kind == entry_kind::commit || kind == entry_kind::release || kind == entry_kind::expire) {
     return with_hold(self, request, promise, attempt, [=](const pending_reservation& hold) mutable {
       if (kind == entry_kind::expire && hold.expires_at_ms > now_ms()) {

@@ -6,8 +6,8 @@
 //                                                  v
 //                                            journal writer (by hash of account;
 //                                            detached, group commit) ──> Postgres
-//   ledger reader pool (detached): loads, lookups, pages, reconcile
-//   ledger expirer: every tick, expires pending reservations past expires_at
+//   ledger reader pool (detached): loads, lookups, pages (reconcile: actors/reconciler.hpp)
+//   ledger expirer: every tick, expires pending reservations and credit lots past expires_at
 //
 // A ledger actor keeps its account in memory, refuses from memory, and answers
 // only after its entry's transaction committed (invariant 3). Idle actors are
@@ -47,8 +47,8 @@ using ledger_reader_actor = caf::typed_actor<
     caf::replies_to<entries_atom, entries_query>::with<std::string>,
     // Up to `limit` (account_id, reservation_id) pairs of pending reservations past expiry.
     caf::replies_to<expired_atom, int64_t>::with<std::vector<std::string>>,
-    // The reconcile report as a JSON object string.
-    caf::replies_to<reconcile_atom>::with<std::string>,
+    // Up to `limit` (account_id, lot_id) pairs of credit lots with credits left past expiry.
+    caf::replies_to<lotsweep_atom, int64_t>::with<std::vector<std::string>>,
     caf::replies_to<open_atom, std::string>::with<bool>,
     caf::replies_to<ping_atom>::with<bool>>;
 

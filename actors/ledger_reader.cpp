@@ -68,8 +68,9 @@ ledger_reader_actor::behavior_type reader_behavior(reader_self self, std::string
         return query<std::vector<std::string>>(
             self, [&](auto& c) { return expired_reservations(c, limit); });
       },
-      [=](reconcile_atom) {
-        return query<std::string>(self, [&](auto& c) { return reconcile_report_json(c); });
+      [=](lotsweep_atom, int64_t limit) {
+        return query<std::vector<std::string>>(self,
+                                               [&](auto& c) { return expired_lots(c, limit); });
       },
       [=](open_atom, const std::string& account) {
         return query<bool>(self, [&](auto& c) { return open_account(c, account); });
@@ -106,7 +107,9 @@ reader_pool::behavior_type reader_pool_behavior(
       [=](expired_atom a, int64_t limit) {
         return pool_forward<std::vector<std::string>>(self, a, limit);
       },
-      [=](reconcile_atom a) { return pool_forward<std::string>(self, a); },
+      [=](lotsweep_atom a, int64_t limit) {
+        return pool_forward<std::vector<std::string>>(self, a, limit);
+      },
       [=](open_atom a, const std::string& id) { return pool_forward<bool>(self, a, id); },
       [=](ping_atom a) { return pool_forward<bool>(self, a); },
       [=](restart_atom, uint64_t index) { pool_restart<ledger_reader_actor>(self, index); },

@@ -6,10 +6,11 @@
 // meanwhile, a new actor loads from the journal, and the conditional writes
 // keep the two from ever both appending (the loser reloads).
 //
-// Also here: spawn_ledger (wiring) and the reservation expirer.
+// Also here: spawn_ledger (wiring) and the expirer (reservations and credit lots).
 
 #include <functional>
 #include <list>
+#include <memory>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -125,59 +126,82 @@ ledger_router_actor::behavior_type router_behavior(router_self self,
   };
 }
 
-// The reservation expirer: every tick, asks the reader for pending
-// reservations past expires_at and sends each an `expire` mutation through
-// the router. One sweep at a time; the first sweep runs at start-up, which
-// also releases holds that expired while the engine was down.
+// The expirer: every tick, asks the reader for pending reservations past
+// expires_at and for credit lots with credits left past expires_at, and sends
+// each an `expire` mutation through the router, so the account actor (the only
+// writer) decides and journals. One sweep of each kind at a time; the first
+// sweep runs at start-up, which also expires what expired while the engine was
+// down. The reader's scan is a hint: the actor's memory decides whether there
+// is anything to expire, so a stale or repeated hint expires nothing twice.
 struct expirer_state {
-  static inline const char* name = "reservation_expirer";
-  bool sweeping = false;
+  static inline const char* name = "ledger_expirer";
+  bool sweeping_reservations = false;
+  bool sweeping_lots = false;
 };
 
 using expirer_actor = caf::typed_actor<caf::reacts_to<tick_atom, uint64_t>>;
+using expirer_self = expirer_actor::stateful_pointer<expirer_state>;
 
 constexpr int64_t expiry_batch_max = 500;
 
-expirer_actor::behavior_type expirer_behavior(
-    expirer_actor::stateful_pointer<expirer_state> self, ledger_actor router,
-    ledger_reader_actor reader, std::chrono::milliseconds tick, std::chrono::milliseconds timeout) {
+// Sends one expire mutation per (account_id, id) pair; clears `sweeping` when all answered.
+void expire_each(expirer_self self, const ledger_actor& router, std::chrono::milliseconds timeout,
+                 const std::vector<std::string>& pairs, bool expirer_state::*sweeping,
+                 const std::function<void(ledger_request&, const std::string&)>& name_target) {
+  auto remaining = std::make_shared<std::size_t>(pairs.size() / 2);
+  if (*remaining == 0) {
+    self->state.*sweeping = false;
+    return;
+  }
+  auto done = [self, remaining, sweeping] {
+    if (--*remaining == 0) {
+      self->state.*sweeping = false;
+    }
+  };
+  for (std::size_t i = 0; i + 1 < pairs.size(); i += 2) {
+    ledger_request request;
+    request.account_id = pairs[i];
+    request.kind = static_cast<uint8_t>(entry_kind::expire);
+    request.actor = "system";
+    name_target(request, pairs[i + 1]);
+    self->request(router, timeout, mutate_atom_v, request)
+        .then([done](const ledger_receipt&) { done(); }, [done](const caf::error&) { done(); });
+  }
+}
+
+expirer_actor::behavior_type expirer_behavior(expirer_self self, ledger_actor router,
+                                              ledger_reader_actor reader,
+                                              std::chrono::milliseconds tick,
+                                              std::chrono::milliseconds timeout) {
   self->send(self, tick_atom_v, uint64_t{0});
   return {
       [=](tick_atom, uint64_t) {
         self->delayed_send(self, tick, tick_atom_v, uint64_t{0});
-        if (self->state.sweeping) {
-          return;
+        auto& st = self->state;
+        if (!st.sweeping_reservations) {
+          st.sweeping_reservations = true;
+          self->request(reader, timeout, expired_atom_v, expiry_batch_max)
+              .then(
+                  [=](std::vector<std::string>& pairs) {
+                    expire_each(
+                        self, router, timeout, pairs, &expirer_state::sweeping_reservations,
+                        [](ledger_request& r, const std::string& id) { r.reservation_id = id; });
+                  },
+                  [=](const caf::error&) { self->state.sweeping_reservations = false; });
         }
-        self->state.sweeping = true;
-        self->request(reader, timeout, expired_atom_v, expiry_batch_max)
-            .then(
-                [=](std::vector<std::string>& pairs) {
-                  auto remaining = std::make_shared<std::size_t>(pairs.size() / 2);
-                  if (*remaining == 0) {
-                    self->state.sweeping = false;
-                    return;
-                  }
-                  for (std::size_t i = 0; i + 1 < pairs.size(); i += 2) {
-                    ledger_request request;
-                    request.account_id = pairs[i];
-                    request.kind = static_cast<uint8_t>(entry_kind::expire);
-                    request.reservation_id = pairs[i + 1];
-                    request.actor = "system";
-                    self->request(router, timeout, mutate_atom_v, request)
-                        .then(
-                            [=](const ledger_receipt&) {
-                              if (--*remaining == 0) {
-                                self->state.sweeping = false;
-                              }
-                            },
-                            [=](const caf::error&) {
-                              if (--*remaining == 0) {
-                                self->state.sweeping = false;
-                              }
-                            });
-                  }
-                },
-                [=](const caf::error&) { self->state.sweeping = false; });
+        if (!st.sweeping_lots) {
+          st.sweeping_lots = true;
+          self->request(reader, timeout, lotsweep_atom_v, expiry_batch_max)
+              .then(
+                  [=](std::vector<std::string>& pairs) {
+                    expire_each(self, router, timeout, pairs, &expirer_state::sweeping_lots,
+                                [](ledger_request& r, const std::string& id) {
+                                  r.reference_type = "credit_lot";
+                                  r.reference_id = id;
+                                });
+                  },
+                  [=](const caf::error&) { self->state.sweeping_lots = false; });
+        }
       },
   };
 }

@@ -143,4 +143,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(tally, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(tally, (tally::stream_query))
   CAF_ADD_TYPE_ID(tally, (tally::stream_page))
   CAF_ADD_ATOM(tally, tally, sseread_atom, "sseread")
+  // Expiring credit lots (actors/ledger.hpp): the sweeper's scan.
+  CAF_ADD_ATOM(tally, tally, lotsweep_atom, "lotsweep")
 CAF_END_TYPE_ID_BLOCK(tally)

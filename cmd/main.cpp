@@ -9,6 +9,7 @@
 //
 // Configuration comes from the environment (docs/configuration.md).
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -26,12 +27,14 @@
 #include "actors/ledger.hpp"
 #include "actors/pool_stats.hpp"
 #include "actors/purchases.hpp"
+#include "actors/reconciler.hpp"
 #include "actors/revocation_cache.hpp"
 #include "actors/webhooks.hpp"
 #include "actors/workflows.hpp"
 #include "config/config.hpp"
 #include "config/dev_secrets.hpp"
 #include "config/jwt_keys.hpp"
+#include "domain/assert.hpp"
 #include "gateways/gateways.hpp"
 #include "http/authenticator.hpp"
 #include "http/dispatcher.hpp"
@@ -45,6 +48,7 @@
 #include "persistence/ledger_store.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/pg.hpp"
+#include "persistence/reconcile_store.hpp"
 #include "persistence/redis_client.hpp"
 #include "sandbox/sandbox.hpp"
 
@@ -68,8 +72,8 @@ bool load_config(config::config& cfg, bool& admin_key_generated) {
   }
   const std::string mode = env.count("TALLY_MODE") ? env["TALLY_MODE"] : "dev";
   const bool dev = mode == "dev" || mode == "development";
-  admin_key_generated = dev && (env.count("TALLY_ADMIN_API_KEY") == 0 ||
-                                env["TALLY_ADMIN_API_KEY"].empty());
+  admin_key_generated =
+      dev && (env.count("TALLY_ADMIN_API_KEY") == 0 || env["TALLY_ADMIN_API_KEY"].empty());
   if (dev) {
     const std::string run_dir = env.count("TALLY_RUN_DIR") ? env["TALLY_RUN_DIR"] : ".run";
     if (!config::ensure_dev_secrets(run_dir, env, error)) {
@@ -207,39 +211,38 @@ int serve(const config::config& cfg, bool print_admin_key) {
       "Webhook verification attempts by gateway and the inbox status they reached "
       "(verified, rejected, parked, ignored, received = retry later).",
       {"gateway", "status"});
-  auto& webhook_seconds =
-      metrics.add_histogram("tally_webhook_verification_seconds",
-                            "Time to verify one webhook event (gateway calls and settle).",
-                            {"gateway"});
+  auto& webhook_seconds = metrics.add_histogram(
+      "tally_webhook_verification_seconds",
+      "Time to verify one webhook event (gateway calls and settle).", {"gateway"});
   auto& webhooks_received = metrics.add_counter(
       "tally_webhooks_received_total",
       "Webhook deliveries by gateway and outcome (stored, duplicate, invalid_signature, "
       "malformed, not_stored).",
       {"gateway", "outcome"});
-  auto webhooks = spawn_webhooks(
-      sys, cfg, payments.purchases, payment_gateways(cfg),
-      {[&webhook_checks, &webhook_seconds](const std::string& gateway, const std::string& status,
-                                           double seconds) {
-        webhook_checks.inc({gateway, status});
-        webhook_seconds.observe({gateway}, seconds);
-      }},
-      pools[5].second, pools[6].second);
-  auto& runs_started = metrics.add_counter(
-      "tally_workflow_runs_started_total",
-      "Workflow runs whose reservation was taken (or that cost nothing).");
+  auto webhooks =
+      spawn_webhooks(sys, cfg, payments.purchases, payment_gateways(cfg),
+                     {[&webhook_checks, &webhook_seconds](
+                          const std::string& gateway, const std::string& status, double seconds) {
+                       webhook_checks.inc({gateway, status});
+                       webhook_seconds.observe({gateway}, seconds);
+                     }},
+                     pools[5].second, pools[6].second);
+  auto& runs_started =
+      metrics.add_counter("tally_workflow_runs_started_total",
+                          "Workflow runs whose reservation was taken (or that cost nothing).");
   auto& runs_finished = metrics.add_counter(
       "tally_workflow_runs_finished_total",
       "Workflow runs that ended, by status (succeeded, failed, compensated).", {"status"});
   auto& run_credits = metrics.add_counter("tally_workflow_credits_charged_total",
                                           "Credits charged by workflow runs.");
   auto& run_seconds = metrics.add_histogram(
-      "tally_workflow_run_duration_seconds", "Time from a run's creation to its end.",
-      {"status"}, {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
+      "tally_workflow_run_duration_seconds", "Time from a run's creation to its end.", {"status"},
+      {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
   auto workflows = spawn_workflows(
       sys, cfg, ledger.router, std::make_shared<const outbound::target_policy>(*workflow_policy),
       {[&runs_started] { runs_started.inc(); },
        [&runs_finished, &run_credits, &run_seconds](const std::string& status, int64_t charged,
-                                                     double seconds) {
+                                                    double seconds) {
          runs_finished.inc({status});
          run_credits.inc(static_cast<uint64_t>(std::max<int64_t>(charged, 0)));
          run_seconds.observe({status}, seconds);
@@ -287,15 +290,17 @@ int serve(const config::config& cfg, bool print_admin_key) {
   settings.read_timeout_s = cfg.http.read_timeout_s;
 
   http::route_table routes;
-  http::add_identity_routes(routes,
-                            {&sys, identity, cache, ledger.router, &revoked, &auth_email_rule,
-                             timeout, cfg.auth.access_ttl_s});
-  http::add_credits_routes(routes, {&sys, ledger.router, ledger.reader, identity, timeout});
-  http::add_payments_routes(
-      routes, {&sys, payments.purchases, payments.queries, timeout,
-               std::chrono::milliseconds(cfg.payments.purchase_timeout_ms),
-               cfg.payments.poll_verify_after_s,
-               std::chrono::milliseconds(cfg.payments.poll_verify_wait_ms)});
+  http::add_identity_routes(routes, {&sys, identity, cache, ledger.router, &revoked,
+                                     &auth_email_rule, timeout, cfg.auth.access_ttl_s});
+  // Set when the server has stopped: a running reconcile ends at its next page.
+  auto reconcile_cancelled = std::make_shared<std::atomic<bool>>(false);
+  auto reconciler = spawn_reconciler(sys, cfg.databases.ledger, reconcile_cancelled);
+  http::add_credits_routes(routes,
+                           {&sys, ledger.router, ledger.reader, reconciler, identity, timeout});
+  http::add_payments_routes(routes, {&sys, payments.purchases, payments.queries, timeout,
+                                     std::chrono::milliseconds(cfg.payments.purchase_timeout_ms),
+                                     cfg.payments.poll_verify_after_s,
+                                     std::chrono::milliseconds(cfg.payments.poll_verify_wait_ms)});
   http::add_webhook_routes(routes, {&sys, webhooks.inbox, webhooks.supervisor,
                                     webhook_signature_checks(cfg), &webhooks_received, timeout});
   http::add_workflow_routes(
@@ -310,23 +315,23 @@ int serve(const config::config& cfg, bool print_admin_key) {
   auto& connections_gauge =
       metrics.add_gauge("http_server_open_connections", "Open client connections.");
   auto& actors_gauge = metrics.add_gauge("tally_actors_running", "Actors alive in the system.");
-  auto& pool_in_flight = metrics.add_gauge(
-      "tally_pool_requests_in_flight", "Requests a worker pool is serving.", {"pool"});
+  auto& pool_in_flight = metrics.add_gauge("tally_pool_requests_in_flight",
+                                           "Requests a worker pool is serving.", {"pool"});
   auto& pool_workers = metrics.add_gauge("tally_pool_workers_alive",
                                          "Workers (connections) a pool has running.", {"pool"});
-  auto& pool_restarts = metrics.add_gauge(
-      "tally_pool_worker_restarts", "Workers a pool respawned after they died.", {"pool"});
-  auto& pool_rejected = metrics.add_gauge(
-      "tally_pool_rejected_requests", "Requests a pool refused (full or no worker alive).",
-      {"pool"});
-  auto& relay_lag = metrics.add_gauge(
-      "tally_events_relay_lag_seconds", "Age of the oldest unpublished outbox row.", {"context"});
+  auto& pool_restarts = metrics.add_gauge("tally_pool_worker_restarts",
+                                          "Workers a pool respawned after they died.", {"pool"});
+  auto& pool_rejected =
+      metrics.add_gauge("tally_pool_rejected_requests",
+                        "Requests a pool refused (full or no worker alive).", {"pool"});
+  auto& relay_lag = metrics.add_gauge("tally_events_relay_lag_seconds",
+                                      "Age of the oldest unpublished outbox row.", {"context"});
   auto& relay_backlog = metrics.add_gauge(
       "tally_events_outbox_backlog", "Unpublished outbox rows (counted up to 1e6).", {"context"});
-  auto& relay_published = metrics.add_gauge(
-      "tally_events_published", "Events the relay published since start.", {"context"});
-  auto& relay_failures = metrics.add_gauge(
-      "tally_events_relay_failures", "Relay rounds that failed since start.", {"context"});
+  auto& relay_published = metrics.add_gauge("tally_events_published",
+                                            "Events the relay published since start.", {"context"});
+  auto& relay_failures = metrics.add_gauge("tally_events_relay_failures",
+                                           "Relay rounds that failed since start.", {"context"});
   auto& webhook_attempts =
       metrics.add_gauge("tally_events_webhook_attempts",
                         "Subscriber webhook attempts since start, by result.", {"result"});
@@ -337,37 +342,35 @@ int serve(const config::config& cfg, bool print_admin_key) {
                         "Subscriber endpoints disabled since start (410 or sustained failure).");
   std::unique_ptr<http::server> server_holder;
   http::add_operations_routes(
-      routes, {&sys, identity, cache, &metrics,
-               [&] {
-                 connections_gauge.set(static_cast<double>(server_holder->open_connections()));
-                 actors_gauge.set(static_cast<double>(sys.registry().running()));
-                 for (const auto& [name, stats] : pools) {
-                   pool_in_flight.set({name}, static_cast<double>(stats->in_flight.load()));
-                   pool_workers.set({name}, static_cast<double>(stats->workers_alive.load()));
-                   pool_restarts.set({name}, static_cast<double>(stats->restarts.load()));
-                   pool_rejected.set({name}, static_cast<double>(stats->rejected.load()));
-                 }
-                 const std::pair<const char*, const relay_stats*> relays[] = {
-                     {"ledger", &events_counters->ledger},
-                     {"payments", &events_counters->payments},
-                     {"workflows", &events_counters->workflows}};
-                 for (const auto& [context, relay] : relays) {
-                   relay_lag.set({context}, static_cast<double>(relay->lag_ms.load()) / 1000.0);
-                   relay_backlog.set({context}, static_cast<double>(relay->backlog.load()));
-                   relay_published.set({context}, static_cast<double>(relay->published.load()));
-                   relay_failures.set({context}, static_cast<double>(relay->failures.load()));
-                 }
-                 webhook_attempts.set(
-                     {"succeeded"},
-                     static_cast<double>(events_counters->deliveries_succeeded.load()));
-                 webhook_attempts.set(
-                     {"failed"},
-                     static_cast<double>(events_counters->deliveries_failed_attempts.load()));
-                 endpoints_disabled.set(
-                     static_cast<double>(events_counters->endpoints_disabled.load()));
-                 streams_open.set(static_cast<double>(stream_hub->subscriber_count()));
-               },
-               std::chrono::milliseconds(2'000)});
+      routes,
+      {&sys, identity, cache, &metrics,
+       [&] {
+         connections_gauge.set(static_cast<double>(server_holder->open_connections()));
+         actors_gauge.set(static_cast<double>(sys.registry().running()));
+         for (const auto& [name, stats] : pools) {
+           pool_in_flight.set({name}, static_cast<double>(stats->in_flight.load()));
+           pool_workers.set({name}, static_cast<double>(stats->workers_alive.load()));
+           pool_restarts.set({name}, static_cast<double>(stats->restarts.load()));
+           pool_rejected.set({name}, static_cast<double>(stats->rejected.load()));
+         }
+         const std::pair<const char*, const relay_stats*> relays[] = {
+             {"ledger", &events_counters->ledger},
+             {"payments", &events_counters->payments},
+             {"workflows", &events_counters->workflows}};
+         for (const auto& [context, relay] : relays) {
+           relay_lag.set({context}, static_cast<double>(relay->lag_ms.load()) / 1000.0);
+           relay_backlog.set({context}, static_cast<double>(relay->backlog.load()));
+           relay_published.set({context}, static_cast<double>(relay->published.load()));
+           relay_failures.set({context}, static_cast<double>(relay->failures.load()));
+         }
+         webhook_attempts.set({"succeeded"},
+                              static_cast<double>(events_counters->deliveries_succeeded.load()));
+         webhook_attempts.set(
+             {"failed"}, static_cast<double>(events_counters->deliveries_failed_attempts.load()));
+         endpoints_disabled.set(static_cast<double>(events_counters->endpoints_disabled.load()));
+         streams_open.set(static_cast<double>(stream_hub->subscriber_count()));
+       },
+       std::chrono::milliseconds(2'000)});
   http::dispatcher dispatcher({&routes, &auth, &auth_ip_rule, &metrics});
   server_holder = std::make_unique<http::server>(settings, dispatcher);
   std::string error;
@@ -382,15 +385,16 @@ int serve(const config::config& cfg, bool print_admin_key) {
     caf::anon_send_exit(workflows.supervisor, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(workflows.store, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(revocation_sync, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(reconciler, caf::exit_reason::user_shutdown);
     stop_events();
     return 1;
   }
-  log::info("engine_started", {{"version", version},
-                               {"listen", cfg.http.listen_host + ":" +
-                                              std::to_string(server_holder->bound_port())},
-                               {"io_threads", settings.io_threads},
-                               {"actor_threads", actor_threads},
-                               {"config", config::describe(cfg)}});
+  log::info("engine_started",
+            {{"version", version},
+             {"listen", cfg.http.listen_host + ":" + std::to_string(server_holder->bound_port())},
+             {"io_threads", settings.io_threads},
+             {"actor_threads", actor_threads},
+             {"config", config::describe(cfg)}});
   if (cfg.mode == config::run_mode::dev && print_admin_key) {
     // Dev mode only: the operator needs the generated admin key to call /v1/admin.
     std::printf("tally (dev mode) listening on http://%s:%u\nadmin API key: %s\n",
@@ -404,6 +408,8 @@ int serve(const config::config& cfg, bool print_admin_key) {
   // subscriber, and subscribe() refuses.
   stream_hub->clear();
   log::info("engine_stopping");
+  reconcile_cancelled->store(true);
+  caf::anon_send_exit(reconciler, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(identity, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(ledger.router, caf::exit_reason::user_shutdown);
@@ -449,9 +455,10 @@ int print_routes() {
 int reconcile(const config::config& cfg) {
   try {
     auto connection = persistence::pg_connect(cfg.databases.ledger, std::chrono::minutes(30));
-    const std::string report = persistence::reconcile_report_json(*connection);
-    std::printf("%s\n", report.c_str());
-    return report.find("\"ok\":true") != std::string::npos ? 0 : 3;
+    const auto report = persistence::reconcile_report_json(*connection);
+    TALLY_ASSERT(report.has_value());  // nothing cancels it here
+    std::printf("%s\n", report->c_str());
+    return report->find("\"ok\":true") != std::string::npos ? 0 : 3;
   } catch (const std::exception& e) {
     log::error("reconcile_failed", {{"error", to_string(persistence::to_errc(e))}});
     return 1;

@@ -26,6 +26,31 @@ struct ledger_request {
   std::string metadata_json;      // a JSON object or empty
   std::string actor;              // audit: 'user:<id>', 'admin', 'system'
   std::string request_id;         // audit
+  int64_t expires_at_ms = 0;      // grant: > 0 makes it an expiring credit lot
+};
+
+// An expiring grant's credits (domain/credit_lots.hpp): lot_id is the grant's entry id;
+// `remaining` is the part of the lot currently in the account's `available`.
+struct credit_lot {
+  std::string lot_id;
+  int64_t amount = 0;     // granted
+  int64_t remaining = 0;  // 0..amount
+  int64_t expires_at_ms = 0;
+  int64_t seq = 0;  // the grant entry's seq: the burn-order tie-break (oldest first)
+};
+
+// `amount` credits of lot `lot_id`, held by a reservation (its allocation).
+struct lot_share {
+  std::string lot_id;
+  int64_t amount = 0;
+};
+
+// A journal entry moved a lot's remaining from `remaining_before` to `remaining_after`; the
+// writer checks the stored row still holds `remaining_before`.
+struct lot_change {
+  std::string lot_id;
+  int64_t remaining_before = 0;
+  int64_t remaining_after = 0;
 };
 
 // The answer to a mutation: the journal entry and the account after it, plus
@@ -77,6 +102,12 @@ struct journal_item {
   int64_t expires_at_ms = 0;
   std::string actor;
   std::string request_id;
+  // Credit lots: > 0 when this entry (an expiring grant) creates lot `entry_id` with `amount`
+  // credits; the lots whose remaining it changes (in order); and, for a reserve, the lot
+  // credits the new reservation holds (its allocation; the perpetual part is implicit).
+  int64_t lot_expires_at_ms = 0;
+  std::vector<lot_change> lot_changes;
+  std::vector<lot_share> reservation_lots;
 };
 
 struct journal_ack {
@@ -88,6 +119,7 @@ struct pending_reservation {
   std::string reservation_id;
   int64_t amount = 0;
   int64_t expires_at_ms = 0;
+  std::vector<lot_share> lots;  // its allocation, in burn order (perpetual part implicit)
 };
 
 // What a ledger actor loads when it starts: the projection and its holds.
@@ -97,6 +129,8 @@ struct account_snapshot {
   int64_t last_seq = 0;
   int64_t updated_at_ms = 0;
   std::vector<pending_reservation> reservations;
+  // Lots with remaining > 0 or held by a pending reservation.
+  std::vector<credit_lot> lots;
 };
 
 // A reservation as stored (GET /v1/credits/reservations/{id}).
@@ -121,7 +155,20 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ledger_request& x) {
   return f(caf::meta::type_name("ledger_request"), x.account_id, x.kind, x.amount, x.commit_all,
            x.reservation_id, x.ttl_s, x.idempotency_key, x.request_sha256, x.reference_type,
-           x.reference_id, x.metadata_json, x.actor, x.request_id);
+           x.reference_id, x.metadata_json, x.actor, x.request_id, x.expires_at_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, credit_lot& x) {
+  return f(caf::meta::type_name("credit_lot"), x.lot_id, x.amount, x.remaining, x.expires_at_ms,
+           x.seq);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lot_share& x) {
+  return f(caf::meta::type_name("lot_share"), x.lot_id, x.amount);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lot_change& x) {
+  return f(caf::meta::type_name("lot_change"), x.lot_id, x.remaining_before, x.remaining_after);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ledger_receipt& x) {
@@ -140,7 +187,8 @@ typename Inspector::result_type inspect(Inspector& f, journal_item& x) {
            x.amount, x.delta_available, x.delta_reserved, x.available_after, x.reserved_after,
            x.reference_type, x.reference_id, x.idempotency_key, x.request_sha256,
            x.metadata_json, x.reservation_op, x.reservation_id, x.reservation_amount,
-           x.committed_amount, x.reservation_status, x.expires_at_ms, x.actor, x.request_id);
+           x.committed_amount, x.reservation_status, x.expires_at_ms, x.actor, x.request_id,
+           x.lot_expires_at_ms, x.lot_changes, x.reservation_lots);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, journal_ack& x) {
@@ -149,12 +197,12 @@ typename Inspector::result_type inspect(Inspector& f, journal_ack& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pending_reservation& x) {
   return f(caf::meta::type_name("pending_reservation"), x.reservation_id, x.amount,
-           x.expires_at_ms);
+           x.expires_at_ms, x.lots);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, account_snapshot& x) {
   return f(caf::meta::type_name("account_snapshot"), x.available, x.reserved, x.last_seq,
-           x.updated_at_ms, x.reservations);
+           x.updated_at_ms, x.reservations, x.lots);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reservation_row& x) {

@@ -9,15 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/assert.hpp"
+#include "domain/credit_lots.hpp"
 #include "domain/ledger.hpp"
-#include "domain/reconcile.hpp"
 #include "persistence/pg_array.hpp"
 
 namespace tally::persistence {
 namespace {
 
-constexpr std::size_t reconcile_page_accounts = 1000;
-constexpr std::size_t reconcile_mismatches_max = 1000;
 
 constexpr std::pair<const char*, const char*> writer_statements[] = {
     // The whole batch in ONE statement when it touches no reservation: the
@@ -78,9 +76,23 @@ constexpr std::pair<const char*, const char*> writer_statements[] = {
      "INSERT INTO ledger.outbox (account_id, seq) "
     "SELECT a, s FROM unnest($1::uuid[], $2::bigint[]) AS t(a, s)"},
     {"journal_insert_reservations",
-     "INSERT INTO ledger.reservations (reservation_id, account_id, amount, status, expires_at) "
-    "SELECT r, a, am, 'pending', to_timestamp(e / 1000.0) "
-    "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[]) AS t(r, a, am, e)"},
+     "INSERT INTO ledger.reservations (reservation_id, account_id, amount, status, expires_at, "
+    "  lots) "
+    "SELECT r, a, am, 'pending', to_timestamp(e / 1000.0), l::jsonb "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::text[]) "
+    "  AS t(r, a, am, e, l)"},
+    // Credit lots (migrations/0009): created by expiring grants, then moved by entries. Each
+    // update is conditional on the remaining the actor computed from, like the projection.
+    {"journal_insert_lots",
+     "INSERT INTO ledger.credit_lots (lot_id, account_id, grant_seq, amount, remaining, "
+    "  expires_at) "
+    "SELECT l, a, s, am, am, to_timestamp(e / 1000.0) "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[]) "
+    "  AS t(l, a, s, am, e)"},
+    {"journal_update_lots",
+     "UPDATE ledger.credit_lots c SET remaining = v.after, updated_at = now() "
+    "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v(id, before, after) "
+    "WHERE c.lot_id = v.id AND c.remaining = v.before"},
     {"journal_finish_reservations",
      "UPDATE ledger.reservations r SET status = v.status, committed_amount = v.committed, "
     "  updated_at = now() "
@@ -208,8 +220,25 @@ void insert_entries(pqxx::work& tx, const batch_columns& c) {
   tx.exec_prepared("journal_insert_outbox", text_array(c.account, false), int_array(c.seq));
 }
 
+// A reservation's allocation as stored in ledger.reservations.lots.
+std::string allocation_json(const std::vector<lot_share>& shares) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& share : shares) {
+    out.push_back({{"lot_id", share.lot_id}, {"amount", share.amount}});
+  }
+  return out.dump();
+}
+
+std::vector<lot_share> allocation_from_json(const std::string& text) {
+  std::vector<lot_share> shares;
+  for (const auto& share : nlohmann::json::parse(text)) {
+    shares.push_back({share.at("lot_id").get<std::string>(), share.at("amount").get<int64_t>()});
+  }
+  return shares;
+}
+
 void write_reservations(pqxx::work& tx, const std::vector<const journal_item*>& items) {
-  std::vector<std::string> new_id, new_account, finished_id, finished_status;
+  std::vector<std::string> new_id, new_account, new_lots, finished_id, finished_status;
   std::vector<int64_t> new_amount, new_expiry, finished_committed;
   for (const auto* item : items) {
     if (item->reservation_op == 1) {
@@ -217,6 +246,7 @@ void write_reservations(pqxx::work& tx, const std::vector<const journal_item*>& 
       new_account.push_back(item->account_id);
       new_amount.push_back(item->reservation_amount);
       new_expiry.push_back(item->expires_at_ms);
+      new_lots.push_back(allocation_json(item->reservation_lots));
     } else if (item->reservation_op == 2) {
       finished_id.push_back(item->reservation_id);
       finished_status.push_back(item->reservation_status);
@@ -226,7 +256,7 @@ void write_reservations(pqxx::work& tx, const std::vector<const journal_item*>& 
   if (!new_id.empty()) {
     tx.exec_prepared("journal_insert_reservations",
         text_array(new_id, false), text_array(new_account, false), int_array(new_amount),
-        int_array(new_expiry));
+        int_array(new_expiry), text_array(new_lots, false));
   }
   if (!finished_id.empty()) {
     auto result = tx.exec_prepared("journal_finish_reservations",
@@ -236,6 +266,56 @@ void write_reservations(pqxx::work& tx, const std::vector<const journal_item*>& 
       // The ledger actor only finishes reservations it holds as pending: a
       // mismatch is a bug. Roll the batch back rather than journal it.
       throw std::logic_error("reservation finished twice or unknown");
+    }
+  }
+}
+
+bool has_lot_effect(const journal_item& item) {
+  return item.lot_expires_at_ms != 0 || !item.lot_changes.empty();
+}
+
+// Creates the lots of expiring grants, then moves every lot the items change. An account's
+// items may change one lot several times (a pipeline): each lot is written once, from the
+// first item's remaining_before to the last item's remaining_after.
+void write_lots(pqxx::work& tx, const std::vector<const journal_item*>& items) {
+  std::vector<std::string> new_id, new_account;
+  std::vector<int64_t> new_seq, new_amount, new_expiry;
+  std::vector<std::string> changed_id;
+  std::unordered_map<std::string, std::size_t> changed_index;
+  std::vector<int64_t> before, after;
+  for (const auto* item : items) {
+    if (item->lot_expires_at_ms != 0) {
+      new_id.push_back(item->entry_id);
+      new_account.push_back(item->account_id);
+      new_seq.push_back(item->seq);
+      new_amount.push_back(item->amount);
+      new_expiry.push_back(item->lot_expires_at_ms);
+    }
+    for (const auto& change : item->lot_changes) {
+      auto [it, inserted] = changed_index.emplace(change.lot_id, changed_id.size());
+      if (inserted) {
+        changed_id.push_back(change.lot_id);
+        before.push_back(change.remaining_before);
+        after.push_back(change.remaining_after);
+      } else {
+        // One account's chain: each change starts where the previous one ended.
+        TALLY_ASSERT(after[it->second] == change.remaining_before);
+        after[it->second] = change.remaining_after;
+      }
+    }
+  }
+  if (!new_id.empty()) {
+    tx.exec_prepared("journal_insert_lots", text_array(new_id, false),
+                     text_array(new_account, false), int_array(new_seq), int_array(new_amount),
+                     int_array(new_expiry));
+  }
+  if (!changed_id.empty()) {
+    auto result = tx.exec_prepared("journal_update_lots", text_array(changed_id, false),
+                                   int_array(before), int_array(after));
+    if (result.affected_rows() != changed_id.size()) {
+      // The account's condition held, so its lots are where its actor left them: a mismatch
+      // is a bug. Roll the batch back rather than journal it.
+      throw std::logic_error("credit lot changed concurrently or unknown");
     }
   }
 }
@@ -369,6 +449,7 @@ std::vector<append_outcome> write_batch(pqxx::connection& connection,
   if (!committed.empty()) {
     insert_entries(tx, columns);
     write_reservations(tx, committed);
+    write_lots(tx, committed);
     insert_audit(tx, committed);
   }
   tx.commit();
@@ -382,12 +463,13 @@ std::vector<append_outcome> write_journal_batch(pqxx::connection& connection,
   TALLY_ASSERT(!items.empty());
   prepare_writer_statements(connection);
   // Retried keys are rare: the fast path skips the lookup and lets the unique
-  // index catch them, then the batch is written again with the lookup.
-  const bool touches_reservations =
-      std::any_of(items.begin(), items.end(),
-                  [](const journal_item& item) { return item.reservation_op != 0; });
+  // index catch them, then the batch is written again with the lookup. Reservation and
+  // credit-lot rows need the multi-statement transaction.
+  const bool needs_transaction = std::any_of(
+      items.begin(), items.end(),
+      [](const journal_item& item) { return item.reservation_op != 0 || has_lot_effect(item); });
   try {
-    if (!touches_reservations) {
+    if (!needs_transaction) {
       return write_batch_in_one_statement(connection, items);
     }
     return write_batch(connection, items, false);
@@ -420,16 +502,40 @@ account_snapshot load_account(pqxx::connection& connection, const std::string& a
   snapshot.last_seq = row[2].as<int64_t>();
   snapshot.updated_at_ms = row[3].as<int64_t>();
   auto holds = tx.exec_params(
-      "SELECT reservation_id::text, amount, (extract(epoch FROM expires_at) * 1000)::bigint "
+      "SELECT reservation_id::text, amount, (extract(epoch FROM expires_at) * 1000)::bigint, "
+      "  lots::text "
       "FROM ledger.reservations WHERE account_id = $1 AND status = 'pending'",
       account_id);
+  int64_t held_lot_credits = 0;
   for (const auto& hold : holds) {
-    snapshot.reservations.push_back(
-        {hold[0].as<std::string>(), hold[1].as<int64_t>(), hold[2].as<int64_t>()});
+    snapshot.reservations.push_back({hold[0].as<std::string>(), hold[1].as<int64_t>(),
+                                     hold[2].as<int64_t>(),
+                                     allocation_from_json(hold[3].as<std::string>())});
+    held_lot_credits += allocation_total(snapshot.reservations.back().lots);
+  }
+  // Lots with credits left, and lots a pending reservation may still return credits to.
+  // Both halves use an index (credit_lots_account; reservations_account and the key).
+  auto lots = tx.exec_params(
+      "SELECT lot_id::text, amount, remaining, (extract(epoch FROM expires_at) * 1000)::bigint, "
+      "  grant_seq FROM ledger.credit_lots WHERE account_id = $1 AND remaining > 0 "
+      "UNION "
+      "SELECT lot_id::text, amount, remaining, (extract(epoch FROM expires_at) * 1000)::bigint, "
+      "  grant_seq FROM ledger.credit_lots WHERE lot_id IN (SELECT (l->>'lot_id')::uuid "
+      "  FROM ledger.reservations r, jsonb_array_elements(r.lots) l "
+      "  WHERE r.account_id = $1 AND r.status = 'pending')",
+      account_id);
+  int64_t lot_credits = 0;
+  for (const auto& lot : lots) {
+    snapshot.lots.push_back({lot[0].as<std::string>(), lot[1].as<int64_t>(), lot[2].as<int64_t>(),
+                             lot[3].as<int64_t>(), lot[4].as<int64_t>()});
+    lot_credits += snapshot.lots.back().remaining;
   }
   // The loader re-checks what the writer asserted (paired assertions).
   TALLY_ASSERT(snapshot.available >= 0);
   TALLY_ASSERT(snapshot.reserved >= 0);
+  TALLY_ASSERT(lot_credits <= snapshot.available);
+  TALLY_ASSERT(held_lot_credits <= snapshot.reserved);
+  TALLY_ASSERT(snapshot.lots.size() <= credit_lots_max);
   return snapshot;
 }
 
@@ -533,67 +639,18 @@ std::vector<std::string> expired_reservations(pqxx::connection& connection, int6
   return out;
 }
 
-std::string reconcile_report_json(pqxx::connection& connection) {
-  nlohmann::json mismatches = nlohmann::json::array();
-  int64_t checked = 0;
-  std::string after = "00000000-0000-0000-0000-000000000000";
-  bool first_page = true;
-  auto report = [&](const std::string& account, const std::string& field, int64_t journal,
-                    int64_t projection) {
-    if (mismatches.size() < reconcile_mismatches_max) {
-      mismatches.push_back({{"account_id", account},
-                            {"field", field},
-                            {"journal", journal},
-                            {"projection", projection}});
-    }
-  };
-  for (;;) {
-    // One snapshot per page: entries and projection agree at commit points.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{connection};
-    auto accounts = tx.exec_params(
-        "SELECT account_id::text, available, reserved, last_seq, "
-        "  (SELECT coalesce(sum(amount), 0) FROM ledger.reservations r "
-        "   WHERE r.account_id = a.account_id AND r.status = 'pending')::bigint "
-        "FROM ledger.accounts a WHERE $2 OR account_id > $1::uuid ORDER BY account_id LIMIT $3",
-        after, first_page, static_cast<int64_t>(reconcile_page_accounts));
-    first_page = false;
-    if (accounts.empty()) {
-      break;
-    }
-    std::vector<std::string> ids;
-    for (const auto& a : accounts) {
-      ids.push_back(a[0].as<std::string>());
-    }
-    auto entries = tx.exec_params(
-        "SELECT account_id::text, seq, delta_available, delta_reserved, available_after, "
-        "  reserved_after FROM ledger.entries WHERE account_id = ANY($1::uuid[]) "
-        "ORDER BY account_id, seq",
-        text_array(ids, false));
-    std::unordered_map<std::string, account_replay> replays;
-    for (const auto& e : entries) {
-      replays[e[0].as<std::string>()].add({e[1].as<int64_t>(), e[2].as<int64_t>(),
-                                           e[3].as<int64_t>(), e[4].as<int64_t>(),
-                                           e[5].as<int64_t>()});
-    }
-    for (const auto& a : accounts) {
-      const std::string id = a[0].as<std::string>();
-      const account_projection projection{a[1].as<int64_t>(), a[2].as<int64_t>(),
-                                          a[3].as<int64_t>()};
-      for (const auto& m : replays[id].finish(projection)) {
-        report(id, m.field, m.journal, m.projection);
-      }
-      const int64_t held = a[4].as<int64_t>();
-      if (held != projection.credits_reserved) {
-        report(id, "pending_reservations", held, projection.credits_reserved);
-      }
-      ++checked;
-    }
-    after = ids.back();
+std::vector<std::string> expired_lots(pqxx::connection& connection, int64_t limit) {
+  pqxx::read_transaction tx{connection};
+  auto rows = tx.exec_params(
+      "SELECT account_id::text, lot_id::text FROM ledger.credit_lots "
+      "WHERE remaining > 0 AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+      limit);
+  std::vector<std::string> out;
+  for (const auto& row : rows) {
+    out.push_back(row[0].as<std::string>());
+    out.push_back(row[1].as<std::string>());
   }
-  return nlohmann::json{{"ok", mismatches.empty()},
-                        {"accounts_checked", checked},
-                        {"mismatches", mismatches}}
-      .dump();
+  return out;
 }
 
 }  // namespace tally::persistence

@@ -1,8 +1,8 @@
 #pragma once
 // Ledger rows (ledger schema): the group-commit write of journal batches and
-// the read side (loads, lookups, pages, expiry scan, reconcile). Blocking;
-// called only from the ledger's detached writer and reader actors. Functions
-// throw libpqxx exceptions; callers convert them with to_errc().
+// the read side (loads, lookups, pages, expiry scan; reconcile is in reconcile_store.hpp).
+// Blocking; called only from the ledger's detached writer and reader actors. Functions throw
+// libpqxx exceptions; callers convert them with to_errc().
 
 #include <cstdint>
 #include <optional>
@@ -30,8 +30,8 @@ enum class append_outcome : uint8_t {
 std::vector<append_outcome> write_journal_batch(pqxx::connection& connection,
                                                 const std::vector<journal_item>& items);
 
-// Creates the account row if missing and returns its projection and pending
-// reservations.
+// Creates the account row if missing and returns its projection, its pending
+// reservations (with their lot allocations) and its credit lots that still matter.
 account_snapshot load_account(pqxx::connection& connection, const std::string& account_id);
 
 // Creates the account row if missing. Returns true.
@@ -55,9 +55,8 @@ std::string entries_page_json(pqxx::connection& connection, const entries_query&
 // expires_at has passed; at most `limit` pairs.
 std::vector<std::string> expired_reservations(pqxx::connection& connection, int64_t limit);
 
-// Replays every account's journal against its projection and its pending
-// reservations; returns the API's reconcile report as a JSON object string.
-// Mismatches listed are bounded (the count of accounts is not).
-std::string reconcile_report_json(pqxx::connection& connection);
+// (account_id, lot_id) pairs, flattened, of credit lots with credits left whose
+// expires_at has passed, earliest first; at most `limit` pairs.
+std::vector<std::string> expired_lots(pqxx::connection& connection, int64_t limit);
 
 }  // namespace tally::persistence

@@ -13,10 +13,11 @@
 #include "actors/identity.hpp"
 #include "actors/ledger.hpp"
 #include "actors/purchases.hpp"
+#include "actors/reconciler.hpp"
 #include "actors/revocation_cache.hpp"
+#include "actors/webhooks.hpp"
 #include "actors/workflows.hpp"
 #include "domain/workflow.hpp"
-#include "actors/webhooks.hpp"
 #include "http/event_hub.hpp"
 #include "http/limiter.hpp"
 #include "http/metrics.hpp"
@@ -28,9 +29,9 @@ struct identity_routes_deps {
   caf::actor_system* sys = nullptr;
   identity_actor identity;
   cache_actor cache;
-  ledger_actor ledger;  // opens the account at registration; balance in users/me
+  ledger_actor ledger;                  // opens the account at registration; balance in users/me
   revocation_cache* revoked = nullptr;  // logout denies the token on this node at once
-  rate_rule* email_rule = nullptr;  // per-e-mail limit on register/login
+  rate_rule* email_rule = nullptr;      // per-e-mail limit on register/login
   std::chrono::milliseconds timeout{5'000};
   int64_t access_ttl_s = 900;
 };
@@ -42,7 +43,8 @@ struct credits_routes_deps {
   caf::actor_system* sys = nullptr;
   ledger_actor ledger;
   ledger_reader_actor reader;
-  identity_actor identity;  // admin grants check that the user exists
+  reconciler_actor reconciler;  // GET /v1/admin/reconcile
+  identity_actor identity;      // admin grants check that the user exists
   std::chrono::milliseconds timeout{5'000};
 };
 
@@ -77,9 +79,9 @@ struct gateway_signature_check {
 struct webhook_routes_deps {
   caf::actor_system* sys = nullptr;
   inbox_actor inbox;
-  caf::actor supervisor;  // told when a new event was stored (verify it now)
+  caf::actor supervisor;                        // told when a new event was stored (verify it now)
   gateway_signature_check::fn check_signature;  // empty: every delivery is refused
-  counter* received = nullptr;  // labels {gateway, outcome}
+  counter* received = nullptr;                  // labels {gateway, outcome}
   std::chrono::milliseconds timeout{5'000};
 };
 

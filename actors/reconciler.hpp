@@ -4,7 +4,7 @@
 // (persistence/reconcile_store.hpp; `tally reconcile` calls it directly).
 //
 // Its own actor rather than a ledger-reader worker: on a big ledger a
-// reconcile takes minutes (about 1,000,000 accounts a minute), and must not
+// reconcile takes a while (about 11 s per 1,000,000 accounts here), and must not
 // hold a connection that account loads need. Requests run one at a time, in
 // arrival order. When `cancelled` turns true (the engine is stopping) a
 // running reconcile ends at its next page with errc::storage_unavailable, so

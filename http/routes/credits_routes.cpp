@@ -23,7 +23,7 @@ constexpr std::size_t metadata_bytes_max = 4096;
 constexpr int64_t ttl_s_min = 1;
 constexpr int64_t ttl_s_max = 86'400;
 constexpr int64_t ttl_s_default = 300;
-// A full replay reads the whole journal: about a minute per 1,000,000 accounts
+// A full replay reads the whole journal: about 11 s per 1,000,000 accounts
 // on the benchmark machine (docs/ledger.md). `tally reconcile` has no limit.
 constexpr std::chrono::minutes reconcile_timeout{10};
 constexpr std::size_t timestamp_code_points_max = 64;

@@ -625,32 +625,33 @@ std::string entries_page_json(pqxx::connection& connection, const entries_query&
   return nlohmann::json{{"items", items}, {"next_before_seq", next_before}}.dump();
 }
 
-std::vector<std::string> expired_reservations(pqxx::connection& connection, int64_t limit) {
+namespace {
+
+// Runs a due-work scan whose rows are (account id, item id) and flattens them.
+std::vector<std::string> due_pairs(pqxx::connection& connection, const char* sql, int64_t limit) {
   pqxx::read_transaction tx{connection};
-  auto rows = tx.exec_params(
-      "SELECT account_id::text, reservation_id::text FROM ledger.reservations "
-      "WHERE status = 'pending' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
-      limit);
   std::vector<std::string> out;
-  for (const auto& row : rows) {
+  for (const auto& row : tx.exec_params(sql, limit)) {
     out.push_back(row[0].as<std::string>());
     out.push_back(row[1].as<std::string>());
   }
   return out;
 }
 
+}  // namespace
+
+std::vector<std::string> expired_reservations(pqxx::connection& connection, int64_t limit) {
+  return due_pairs(connection,
+                   "SELECT account_id::text, reservation_id::text FROM ledger.reservations "
+                   "WHERE status = 'pending' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+                   limit);
+}
+
 std::vector<std::string> expired_lots(pqxx::connection& connection, int64_t limit) {
-  pqxx::read_transaction tx{connection};
-  auto rows = tx.exec_params(
-      "SELECT account_id::text, lot_id::text FROM ledger.credit_lots "
-      "WHERE remaining > 0 AND expires_at <= now() ORDER BY expires_at LIMIT $1",
-      limit);
-  std::vector<std::string> out;
-  for (const auto& row : rows) {
-    out.push_back(row[0].as<std::string>());
-    out.push_back(row[1].as<std::string>());
-  }
-  return out;
+  return due_pairs(connection,
+                   "SELECT account_id::text, lot_id::text FROM ledger.credit_lots "
+                   "WHERE remaining > 0 AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+                   limit);
 }
 
 }  // namespace tally::persistence

@@ -52,6 +52,7 @@ using tally::test::http_client;
 using tally::test::http_response;
 using tally::test::pg_query;
 using tally::test::pg_scalar;
+using tally::test::run_reconcile_command;
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* password_ok = "correct horse battery";
@@ -277,16 +278,6 @@ struct acknowledged {
   }
 };
 
-// `tally reconcile` against the fixture's database: its exit status and output.
-std::pair<int, std::string> run_reconcile_command(const engine_fixture& fixture) {
-  engine_options options;
-  options.env = tally::test::fixture_env(fixture.database, fixture.run_dir);
-  options.args = {"reconcile"};
-  options.wait_until_live = false;
-  engine_process command(options);
-  const auto status = command.wait_for_exit(std::chrono::seconds(60));
-  return {status.value_or(-1), command.log_text()};
-}
 
 // DESIGN invariants 1-4 and 7, checked from the outside after a case moved credits.
 void check_ledger_invariants(const engine_fixture& fixture, const acknowledged& seen) {

@@ -12,32 +12,18 @@
 #include <nlohmann/json.hpp>
 
 #include "persistence/reconcile_store.hpp"
-#include "tests/support/engine_process.hpp"
 #include "tests/support/test_env.hpp"
 
 namespace {
 
 using nlohmann::json;
 using tally::test::engine_fixture;
-using tally::test::engine_options;
-using tally::test::engine_process;
 using tally::test::pg_query;
-using tally::test::pg_scalar;
+using tally::test::run_reconcile_command;
 
 constexpr int64_t account_count = 12'000;  // a little over two pages
 static_assert(account_count >
               2 * static_cast<int64_t>(tally::persistence::reconcile_page_accounts));
-
-// `tally reconcile` against the fixture's database: its exit status and output.
-std::pair<int, std::string> run_reconcile_command(const engine_fixture& fixture) {
-  engine_options options;
-  options.env = tally::test::fixture_env(fixture.database, fixture.run_dir);
-  options.args = {"reconcile"};
-  options.wait_until_live = false;
-  engine_process command(options);
-  const auto status = command.wait_for_exit(std::chrono::seconds(120));
-  return {status.value_or(-1), command.log_text()};
-}
 
 json http_report(const engine_fixture& fixture) {
   auto client = fixture.client();

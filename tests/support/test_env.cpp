@@ -256,6 +256,17 @@ header_list engine_fixture::admin_headers() const {
   return {bearer(test_admin_api_key)};
 }
 
+std::pair<int, std::string> run_reconcile_command(const engine_fixture& fixture,
+                                                  std::chrono::seconds timeout) {
+  engine_options options;
+  options.env = fixture_env(fixture.database, fixture.run_dir);
+  options.args = {"reconcile"};
+  options.wait_until_live = false;
+  engine_process command(options);
+  const auto status = command.wait_for_exit(timeout);
+  return {status.value_or(-1), command.log_text()};
+}
+
 test_user register_test_user(http_client& client, const std::string& email_prefix) {
   static std::atomic<int> sequence{0};
   const std::string email = email_prefix + "-" + std::to_string(::getpid()) + "-" +

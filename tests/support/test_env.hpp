@@ -15,8 +15,10 @@
 // pqxx exception whose message says what happened; Catch2 prints it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -111,6 +113,11 @@ struct engine_fixture {
 // same database and run directory (engine_process(engine_options{fixture_env(...)})).
 env_map fixture_env(const test_database& database, const temp_directory& run_dir,
                     const env_map& overrides = {});
+
+// `tally reconcile` against the fixture's database: its exit status (-1 when it did not exit
+// within `timeout`) and its output.
+std::pair<int, std::string> run_reconcile_command(
+    const engine_fixture& fixture, std::chrono::seconds timeout = std::chrono::seconds(120));
 
 // ---- Users and credits over HTTP (what most integration tests start with) ----
 
